@@ -1,0 +1,8 @@
+"""lstmcore: a fast CPU LSTM with PyTorch's names, NumPy arrays in and out.
+
+The forward and backward passes over time run as compiled C loops calling BLAS (csrc/); the
+NumPy reference in :mod:`lstmcore.reference` is the oracle they are tested against.
+"""
+from ._version import __version__
+
+__all__ = ["__version__"]
