@@ -1,0 +1,14 @@
+"""Weights in and out of PyTorch, Keras, TensorFlow 1 and ONNX.
+
+NumPy arrays in and out. A framework is imported only inside the function that needs it, so
+importing this package never imports torch, onnx or onnxruntime.
+
+- :func:`from_torch` / :func:`to_torch`: ``torch.nn.LSTM`` modules, every option.
+- :func:`from_keras` / :func:`to_keras`: the arrays of Keras ``LSTM`` (and ``Bidirectional``)
+  layers' ``get_weights()``, one list per layer.
+- :func:`from_tf1`: TensorFlow 1 ``BasicLSTMCell``/``LSTMCell`` kernels, ``forget_bias`` folded in.
+- :func:`to_onnx` / :func:`from_onnx`: ONNX files with one ``LSTM`` node per layer.
+"""
+from ._keras import from_keras, from_tf1, to_keras
+
+__all__ = ["from_keras", "from_tf1", "to_keras"]
