@@ -1,0 +1,239 @@
+"""``python -m lstmcore bench``: lstmcore, the NumPy reference and installed peers side by side.
+
+Each peer runs in a worker process of its own (:mod:`lstmcore.bench.worker`), all with the
+same thread count. For every shape and work the workers are set up one after another, then
+take turns round by round (the starting peer rotating), so slow drift in the machine's speed
+falls on every peer alike; each round runs enough calls to last about ROUND_SECONDS and the
+median over rounds is reported. The ceiling is NumPy's float32 GEMM rate on CEILING_N² matrices
+at the same thread count, measured the same way at the start of the run.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from . import peers as peer_table
+from . import report
+from .shapes import DEFAULT, SHAPES, WORKS, minimum_training_bytes, parse_shapes
+
+ROUND_SECONDS = 0.05
+CEILING_N = 2048
+# The reference is skipped where one call takes longer than this: it would dominate the run.
+REFERENCE_MAX_SECONDS = 2.0
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class WorkerError(RuntimeError):
+    """A worker process died or could not do what it was asked."""
+
+
+class _Worker:
+    """The parent's end of one worker process."""
+
+    def __init__(self, peer, threads):
+        env = dict(os.environ)
+        env.update({name: str(threads) for name in _THREAD_VARIABLES})
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "lstmcore.bench.worker", peer], env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+
+    def ask(self, **request):
+        import json
+
+        try:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            self._process.wait()
+            self._stderr.seek(0)
+            tail = self._stderr.read().strip().splitlines()[-3:]
+            raise WorkerError(f"worker exited with status {self._process.returncode}: "
+                              + " / ".join(tail))
+        reply = json.loads(line)
+        if "error" in reply:
+            raise WorkerError(reply["error"])
+        return reply
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._stderr.close()
+
+
+def _median_ms(seconds):
+    return 1e3 * statistics.median(seconds)
+
+
+def measure_ceiling(threads, rounds):
+    """GFLOP/s of float32 A @ B on (CEILING_N, CEILING_N) matrices: 2·n³ flops a call."""
+    worker = _Worker("gemm", threads)
+    try:
+        worker.ask(op="setup", peer="gemm", n=CEILING_N, threads=threads,
+                   round_seconds=ROUND_SECONDS)
+        seconds = [worker.ask(op="run_round")["seconds"] for _ in range(max(rounds, 3))]
+    finally:
+        worker.close()
+    ms = _median_ms(seconds)
+    return {"n": CEILING_N, "median_ms": ms, "gflops": 2 * CEILING_N**3 / (ms * 1e6)}
+
+
+def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
+    """Times ``peers`` on one shape and work; returns (results, skipped) as JSON-ready dicts."""
+    from dataclasses import asdict
+
+    workers = {peer: _Worker(peer, threads) for peer in peers}
+    results, skipped, setups = [], [], {}
+    try:
+        for peer, worker in workers.items():
+            try:
+                setup = worker.ask(op="setup", peer=peer, shape=asdict(shape), work=work,
+                                   threads=threads, round_seconds=ROUND_SECONDS)
+            except WorkerError as err:
+                skipped.append({"shape": shape.name, "work": work, "peer": peer,
+                                "reason": str(err)})
+                continue
+            if peer == "reference" and setup["second_s"] > REFERENCE_MAX_SECONDS:
+                skipped.append({"shape": shape.name, "work": work, "peer": peer,
+                                "reason": f"one call takes {setup['second_s']:.1f} s "
+                                          f"(> {REFERENCE_MAX_SECONDS:g} s)"})
+                continue
+            setups[peer] = setup
+        active = list(setups)
+        seconds = {peer: [] for peer in active}
+        for r in range(rounds):
+            for peer in active[r % len(active):] + active[:r % len(active)] if active else []:
+                seconds[peer].append(workers[peer].ask(op="run_round")["seconds"])
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+    flops = shape.flops(work)
+    for peer in active:
+        ms = _median_ms(seconds[peer])
+        gflops = flops / (ms * 1e6)
+        results.append({
+            "shape": shape.name, "size": shape.describe(), "T": shape.T, "B": shape.B,
+            "I": shape.I, "H": shape.H, "num_layers": shape.num_layers,
+            "bidirectional": shape.bidirectional, "varlen": shape.varlen,
+            "valid_steps": shape.valid_steps(), "work": work, "peer": peer, "flops": flops,
+            "median_ms": ms, "times_ms": [1e3 * s for s in seconds[peer]],
+            "calls_per_round": setups[peer]["number"], "gflops": gflops,
+            "ceiling_pct": 100 * gflops / ceiling_gflops if ceiling_gflops else None,
+            "peak_rss_bytes": setups[peer]["peak_rss_bytes"],
+            "minimum_bytes": minimum_training_bytes(shape) if work == "training" else None,
+            "libraries": setups[peer]["libraries"],
+        })
+    base = next((r["median_ms"] for r in results if r["peer"] == "lstmcore"), None)
+    for r in results:
+        r["time_vs_lstmcore"] = r["median_ms"] / base if base else None
+    for r in results:
+        log(f"{shape.name:>12} {work:<9} {r['peer']:<11} {r['median_ms']:10.3f} ms")
+    for s in skipped:
+        log(f"{shape.name:>12} {work:<9} {s['peer']:<11} skipped: {s['reason']}")
+    return results, skipped
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m lstmcore bench",
+        description="Time lstmcore, the NumPy reference and installed peers side by side, "
+                    "each in its own process, and report ms, GFLOP/s, share of the GEMM "
+                    "ceiling and ratios.")
+    parser.add_argument("--shapes", nargs="+", default=list(DEFAULT), metavar="SHAPE",
+                        help="names (%s), 'all', 'default' or T,B,I,H tuples; default: %s"
+                             % (", ".join(SHAPES), " ".join(DEFAULT)))
+    parser.add_argument("--work", choices=("inference", "training", "both"), default="both")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every peer (2)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per peer (5)")
+    parser.add_argument("--peers", nargs="+", metavar="PEER",
+                        help="some of %s (comma- or space-separated); default: every one "
+                             "installed" % ", ".join(peer_table.PEERS))
+    parser.add_argument("--json", metavar="PATH", help="write results and machine info here")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def _chosen_peers(parser, items):
+    if items is None:
+        chosen = [p for p in peer_table.PEERS if peer_table.missing_reason(p) is None]
+        for peer in peer_table.PEERS:
+            if peer not in chosen:
+                print(f"note: peer {peer} left out: {peer_table.missing_reason(peer)}",
+                      file=sys.stderr)
+        return chosen
+    chosen = list(dict.fromkeys(w for item in items for w in item.replace(",", " ").split()))
+    for peer in chosen:
+        reason = peer_table.missing_reason(peer)
+        if reason is not None:
+            parser.error(f"--peers: {reason}")
+    return chosen
+
+
+def main(argv=None):
+    """Runs the benchmark; returns the exit status (0, or 1 when nothing could be timed).
+    Bad options print a message and raise SystemExit(2), as argparse does."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        shapes = parse_shapes(args.shapes)
+    except ValueError as err:
+        parser.error(f"--shapes: {err}")
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    peers = _chosen_peers(parser, args.peers)
+    if not peers:
+        parser.error("--peers: none of the peers is installed")
+    works = WORKS if args.work == "both" else (args.work,)
+
+    def log(message):
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    ceiling = measure_ceiling(args.threads, args.rounds)
+    log(f"ceiling: float32 GEMM {CEILING_N}x{CEILING_N}, {args.threads} threads: "
+        f"{ceiling['gflops']:.1f} GFLOP/s")
+    results, skipped = [], []
+    for shape in shapes:
+        for work in works:
+            chosen = [p for p in peers if work == "inference" or p in peer_table.TRAINING_PEERS]
+            if chosen:
+                done, missed = measure(shape, work, chosen, args.threads, args.rounds,
+                                       ceiling["gflops"], log)
+                results += done
+                skipped += missed
+
+    machine = report.machine_info()
+    print(f"{machine['cpu']}, {machine['usable_cores']} cores, {args.threads} threads, "
+          f"{args.rounds} rounds; ceiling {ceiling['gflops']:.1f} GFLOP/s "
+          f"(float32 GEMM {CEILING_N}x{CEILING_N}); x lstmcore = peer time / lstmcore time")
+    print(report.results_table(results))
+    memory = report.memory_table(results)
+    if memory:
+        print("\npeak RSS of one training step in a fresh process (VmHWM above the baseline "
+              "after imports)")
+        print(memory)
+    for s in skipped:
+        print(f"skipped: {s['shape']} {s['work']} {s['peer']}: {s['reason']}")
+    if args.json:
+        report.write_json(args.json, {
+            "machine": machine,
+            "settings": {"threads": args.threads, "rounds": args.rounds, "peers": peers,
+                         "works": list(works), "round_seconds": ROUND_SECONDS,
+                         "reference_max_seconds": REFERENCE_MAX_SECONDS},
+            "ceiling": ceiling, "results": results, "skipped": skipped})
+    return 0 if results else 1
