@@ -1,0 +1,301 @@
+"""Optimizers and clip_grad_norm_: step by step against torch, exact resumption, argument checks."""
+import io
+
+import numpy as np
+import pytest
+
+from lstmcore import optim
+from tolerances import TOL_TORCH, assert_close
+
+DTYPES = [np.float32, np.float64]
+SHAPES = {"weight": (4, 3), "bias": (4,), "scale": (1,)}
+STEPS = 20
+
+# (our class name, keyword arguments): every option of each optimizer, alone and combined.
+CONFIGS = [
+    ("SGD", {}),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.1, weight_decay=0.1)),
+    ("SGD", dict(lr=0.1, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.5, weight_decay=0.01, nesterov=True, maximize=True)),
+    ("Adam", {}),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adam", dict(lr=0.01, maximize=True)),
+    ("Adam", dict(lr=0.01, betas=(0.0, 0.5), weight_decay=0.1, amsgrad=True, maximize=True)),
+    ("AdamW", {}),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True, maximize=True)),
+    ("Adagrad", {}),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
+    ("Adagrad", dict(lr=0.1, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1, eps=0.0)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.2,
+                     eps=1e-6, maximize=True)),
+    ("RMSprop", {}),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, maximize=True)),
+    ("RMSprop", dict(lr=0.01, alpha=0.5, momentum=0.5, centered=True, weight_decay=0.01,
+                     maximize=True)),
+]
+CONFIG_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
+              for name, kw in CONFIGS]
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+def _params(rng, dtype):
+    return {name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
+
+
+def _grad_sequence(rng, steps, dtype):
+    return [{name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
+            for _ in range(steps)]
+
+
+def _torch_optimizer(torch, name, kwargs, params):
+    torch_class = getattr(torch.optim, name)
+    # foreach=False: torch's single-tensor path, the one these update rules follow
+    return torch_class(params, foreach=False, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,kwargs", CONFIGS, ids=CONFIG_IDS)
+def test_steps_match_torch_optim_with_the_same_gradients(torch, rng, dtype, name, kwargs):
+    params = _params(rng, dtype)
+    torch_params = {k: torch.nn.Parameter(torch.from_numpy(p.copy())) for k, p in params.items()}
+    ours = getattr(optim, name)(params, **kwargs)
+    theirs = _torch_optimizer(torch, name, kwargs, list(torch_params.values()))
+    live = dict(params)
+
+    for step, grads in enumerate(_grad_sequence(rng, STEPS, dtype)):
+        given = {k: g.copy() for k, g in grads.items()}
+        ours.step(grads)
+        for k, g in grads.items():
+            torch_params[k].grad = torch.from_numpy(g.copy())
+        theirs.step()
+        for k, p in params.items():
+            assert p is live[k] and p.dtype == dtype
+            np.testing.assert_array_equal(grads[k], given[k], err_msg="step changed the grads")
+            assert_close(p, torch_params[k].detach().numpy(), TOL_TORCH[dtype],
+                         f"{k} after step {step + 1}")
+
+
+def _state_round_trip(state):
+    """state_dict -> np.savez -> np.load, as a trainer's checkpoint does."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **state)
+    buffer.seek(0)
+    with np.load(buffer) as loaded:
+        return dict(loaded)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,kwargs", CONFIGS, ids=CONFIG_IDS)
+def test_resuming_from_state_dict_continues_bit_identically(rng, dtype, name, kwargs):
+    start = _params(rng, dtype)
+    grads = _grad_sequence(rng, 12, dtype)
+    params = {k: p.copy() for k, p in start.items()}
+    uninterrupted = getattr(optim, name)(params, **kwargs)
+    for g in grads:
+        uninterrupted.step(g)
+
+    interrupted_params = {k: p.copy() for k, p in start.items()}
+    interrupted = getattr(optim, name)(interrupted_params, **kwargs)
+    for g in grads[:5]:
+        interrupted.step(g)
+    saved_params = {k: p.copy() for k, p in interrupted_params.items()}
+    checkpoint = _state_round_trip(interrupted.state_dict())
+    for g in grads[5:7]:
+        interrupted.step(g)  # must not reach the checkpoint: state_dict returns copies
+
+    # hyperparameters, step count and buffers all come from the checkpoint
+    resumed = getattr(optim, name)(saved_params, lr=0.5)
+    resumed.load_state_dict(checkpoint)
+    for g in grads[5:]:
+        resumed.step(g)
+
+    assert resumed.defaults == uninterrupted.defaults
+    assert resumed.step_count == uninterrupted.step_count == 12
+    for k, p in params.items():
+        np.testing.assert_array_equal(saved_params[k], p, err_msg=k)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+def test_defaults_are_torchs(torch, name):
+    ours = getattr(optim, name)([np.zeros(2)]).defaults
+    theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)]).defaults
+    for key, value in ours.items():
+        expected = theirs.get(key, False)
+        assert value == (tuple(expected) if isinstance(value, tuple) else expected), key
+
+
+def test_list_params_take_grads_as_a_list_in_the_same_order(rng):
+    params = [rng.standard_normal(3), rng.standard_normal((2, 2))]
+    grads = [np.ones(3), np.full((2, 2), 2.0)]
+    expected = [p - 0.1 * g for p, g in zip(params, grads)]
+    optimizer = optim.SGD(params, lr=0.1)
+    optimizer.step(grads)
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p, e)
+
+
+def test_lr_is_settable_between_steps_and_validated():
+    p = np.ones(2)
+    optimizer = optim.SGD({"p": p}, lr=0.1)
+    optimizer.lr = 1.0
+    optimizer.step({"p": np.ones(2)})
+    np.testing.assert_array_equal(p, np.zeros(2))
+    assert optimizer.state_dict()["lr"] == 1.0
+    with pytest.raises(ValueError, match="lr"):
+        optimizer.lr = -1.0
+    assert optimizer.lr == 1.0
+
+
+def test_zero_state_forgets_history():
+    p = np.ones(2)
+    optimizer = optim.Adam({"p": p}, lr=0.1)
+    optimizer.step({"p": np.ones(2)})
+    optimizer.zero_state()
+    fresh = optim.Adam({"p": np.ones(2)}, lr=0.1)
+    assert optimizer.step_count == 0
+    for key, value in fresh.state_dict().items():
+        np.testing.assert_array_equal(optimizer.state_dict()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    ("SGD", dict(lr=-0.1), "lr"),
+    ("SGD", dict(lr=float("nan")), "lr"),
+    ("SGD", dict(momentum=-0.1), "momentum"),
+    ("SGD", dict(weight_decay=-1), "weight_decay"),
+    ("SGD", dict(nesterov=True), "nesterov"),
+    ("SGD", dict(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+    ("Adam", dict(lr=-1e-3), "lr"),
+    ("Adam", dict(eps=-1.0), "eps"),
+    ("Adam", dict(betas=(1.0, 0.9)), r"betas\[0\]"),
+    ("Adam", dict(betas=(0.9, -0.1)), r"betas\[1\]"),
+    ("Adam", dict(betas=(0.9,)), "betas"),
+    ("Adam", dict(weight_decay=-1), "weight_decay"),
+    ("AdamW", dict(lr=-1), "lr"),
+    ("Adagrad", dict(lr=-1), "lr"),
+    ("Adagrad", dict(lr_decay=-1), "lr_decay"),
+    ("Adagrad", dict(initial_accumulator_value=-1), "initial_accumulator_value"),
+    ("Adagrad", dict(eps=-1), "eps"),
+    ("RMSprop", dict(lr=-1), "lr"),
+    ("RMSprop", dict(alpha=-1), "alpha"),
+    ("RMSprop", dict(momentum=-1), "momentum"),
+    ("RMSprop", dict(eps=-1), "eps"),
+])
+def test_invalid_hyperparameters_raise_value_error_naming_them(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(optim, name)({"p": np.zeros(2)}, **kwargs)
+
+
+def test_non_numeric_hyperparameters_raise_type_error_naming_them():
+    with pytest.raises(TypeError, match="lr"):
+        optim.SGD({"p": np.zeros(2)}, lr="fast")
+
+
+@pytest.mark.parametrize("params,error,match", [
+    ({}, ValueError, "params"),
+    ([], ValueError, "params"),
+    (np.zeros(3), TypeError, "params"),
+    ({"w": [1.0, 2.0]}, TypeError, "'w'"),
+    ({"w": np.zeros(2, np.int64)}, TypeError, "'w'"),
+    ({"w": np.broadcast_to(np.zeros(1), (3,))}, ValueError, "'w'.*read-only"),
+])
+def test_bad_params_are_refused_by_name(params, error, match):
+    with pytest.raises(error, match=match):
+        optim.SGD(params)
+
+
+@pytest.mark.parametrize("grads,error,match", [
+    ({"w": np.zeros((2, 3))}, KeyError, "'b'"),
+    ({"w": np.zeros((2, 3)), "b": np.zeros(3), "x": np.zeros(1)}, KeyError, "'x'"),
+    ({"w": np.zeros((3, 2)), "b": np.zeros(3)}, ValueError, r"'w'.*\(2, 3\)"),
+    ({"w": np.zeros((2, 3)), "b": np.zeros(3, int)}, TypeError, "'b'"),
+    ([np.zeros((2, 3))], ValueError, "2 arrays"),
+])
+def test_grads_that_do_not_match_params_are_refused_before_any_update(grads, error, match):
+    params = {"w": np.ones((2, 3)), "b": np.ones(3)}
+    optimizer = optim.SGD(params, lr=1.0)
+    with pytest.raises(error, match=match):
+        optimizer.step(grads)
+    assert optimizer.step_count == 0
+    assert all((p == 1).all() for p in params.values())
+
+
+def test_load_state_dict_names_missing_unexpected_and_misshaped_entries():
+    optimizer = optim.Adam({"w": np.zeros(3)})
+    state = optimizer.state_dict()
+    with pytest.raises(KeyError, match="exp_avg.w"):
+        optimizer.load_state_dict({k: v for k, v in state.items() if k != "exp_avg.w"})
+    with pytest.raises(KeyError, match="betas"):
+        optimizer.load_state_dict({k: v for k, v in state.items() if k != "betas"})
+    with pytest.raises(KeyError, match="stray"):
+        optimizer.load_state_dict({**state, "stray": 1})
+    with pytest.raises(ValueError, match=r"exp_avg_sq.w.*\(3,\)"):
+        optimizer.load_state_dict({**state, "exp_avg_sq.w": np.zeros(4)})
+    with pytest.raises(ValueError, match="lr"):
+        optimizer.load_state_dict({**state, "lr": -1.0})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
+@pytest.mark.parametrize("clips", [True, False])
+def test_clip_grad_norm_matches_torch(torch, rng, dtype, norm_type, clips):
+    grads = {name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
+    tensors = [torch.nn.Parameter(torch.zeros(shape, dtype=getattr(torch, np.dtype(dtype).name)))
+               for shape in SHAPES.values()]
+    for t, g in zip(tensors, grads.values()):
+        t.grad = torch.from_numpy(g.copy())
+    norm = np.linalg.norm(np.concatenate([g.ravel() for g in grads.values()]), norm_type)
+    max_norm = 0.5 * norm if clips else 2.0 * norm
+    before = {k: g.copy() for k, g in grads.items()}
+
+    total = optim.clip_grad_norm_(grads, max_norm, norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(tensors, max_norm, norm_type, foreach=False)
+
+    assert isinstance(total, float)
+    assert_close(total, expected.item(), TOL_TORCH[dtype], "total_norm")
+    for t, (k, g) in zip(tensors, grads.items()):
+        assert g.dtype == dtype
+        assert_close(g, t.grad.numpy(), TOL_TORCH[dtype], k)
+        if not clips:
+            np.testing.assert_array_equal(g, before[k])
+
+
+def test_clip_grad_norm_accepts_a_list_or_one_array():
+    grads = [np.array([3.0, 0.0]), np.array([[4.0]])]
+    assert optim.clip_grad_norm_(grads, 1.0) == 5.0
+    assert_close(grads[0], [0.6, 0.0], 1e-6, "grads[0]")
+    single = np.array([0.0, 2.0])
+    assert optim.clip_grad_norm_(single, 1.0, norm_type="inf") == 2.0
+    assert_close(single, [0.0, 1.0], 1e-6, "single")
+    assert optim.clip_grad_norm_([], 1.0) == 0.0
+
+
+def test_clip_grad_norm_with_a_non_finite_norm_raises_only_when_asked():
+    grads = {"w": np.array([np.inf, 1.0])}
+    with pytest.raises(RuntimeError, match="non-finite|inf"):
+        optim.clip_grad_norm_(grads, 1.0, error_if_nonfinite=True)
+    with np.errstate(invalid="ignore"):
+        assert optim.clip_grad_norm_(grads, 1.0) == np.inf
+    # as torch: scaling by max_norm / inf zeroes finite entries and makes inf entries NaN
+    assert np.isnan(grads["w"][0]) and grads["w"][1] == 0.0
+
+
+def test_clip_grad_norm_refuses_bad_arguments_by_name():
+    with pytest.raises(ValueError, match="max_norm"):
+        optim.clip_grad_norm_([np.ones(2)], -1.0)
+    with pytest.raises(TypeError, match=r"grads\[0\]"):
+        optim.clip_grad_norm_([[1.0, 2.0]], 1.0)
