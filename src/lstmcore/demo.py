@@ -142,28 +142,28 @@ def _plot(path, data, before, snapshots, after, steps, losses, rmse_before, rmse
     return path
 
 
-def build_parser(parser=None):
-    """The ``demo`` options; fills ``parser`` when the CLI gives one."""
-    parser = parser or argparse.ArgumentParser(prog="lstmcore demo", description=__doc__.split("\n")[0])
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="lstmcore demo", description="Train an LSTM to continue cos(x), the seed experiment.")
     parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and batches (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for the weights and the batch order (default 0)")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adagrad",
                         help="default adagrad: TF1's Adagrad, lr 0.1")
     parser.add_argument("--layout", choices=("comments", "literal"), default="comments",
-                        help="windows as (N, 10, 1) as the tutorial's comments say (default), "
-                             "or (N, 1, 10) as its code builds them")
-    parser.add_argument("--output", default="lstmcore_demo.png", help="where to save the PNG")
+                        help="windows as (N, 10, 1), as the tutorial's comments say (default), "
+                             "or (N, 1, 10), as its code builds them")
+    parser.add_argument("--output", default="lstmcore_demo.png",
+                        help="where to save the PNG (default lstmcore_demo.png)")
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return _run_args(args)
-
-
-def _run_args(args):
+    """``lstmcore demo``; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.steps < 1:
-        raise SystemExit("lstmcore demo: error: --steps must be at least 1")
+        parser.error(f"--steps must be at least 1, got {args.steps}")
     run(steps=args.steps, seed=args.seed, optimizer=args.optimizer, layout=args.layout,
         output=args.output)
     return 0

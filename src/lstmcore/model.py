@@ -193,8 +193,8 @@ def _keras_layer(rng, input_size, hidden_size, dtype):
     # keras.initializers.Orthogonal for (H, 4H): QR of a (4H, H) normal matrix, signs fixed by
     # diag(R), transposed so the H rows are orthonormal.
     q, r = np.linalg.qr(rng.standard_normal((4 * h, h)))
-    recurrent = (q * np.sign(np.diag(r))).T
+    recurrent_kernel = (q * np.sign(np.diag(r))).T
     bias = np.zeros(4 * h)
     bias[h:2 * h] = 1.0
-    return {"weight_ih": kernel.T.astype(dtype), "weight_hh": recurrent.astype(dtype),
+    return {"weight_ih": kernel.T.astype(dtype), "weight_hh": recurrent_kernel.T.astype(dtype),
             "bias_ih": bias.astype(dtype), "bias_hh": np.zeros(4 * h, dtype)}
