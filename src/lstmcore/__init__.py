@@ -3,6 +3,8 @@
 The forward and backward passes over time run as compiled C loops calling BLAS (csrc/); the
 NumPy reference in :mod:`lstmcore.reference` is the oracle they are tested against.
 """
+from . import reference
 from ._version import __version__
+from .lstm import LSTM
 
-__all__ = ["__version__"]
+__all__ = ["LSTM", "reference", "__version__"]

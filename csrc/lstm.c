@@ -1,0 +1,109 @@
+/*
+ * lstmcore: dims checks, buffer sizes, status strings, and the two dtype instances of the
+ * forward/backward template (lstm_impl.h).
+ *
+ * T time steps, B batch, I input, H hidden, P projection (0: none), Ph = P or H, G = 4H,
+ * N rows over all steps.
+ */
+#include "lstm.h"
+
+#include <limits.h>
+#include <stdint.h>
+
+/* Inference projects the input of a chunk of steps at once instead of all T: the chunk's
+ * pre-activations (about this many elements) stay in cache while its steps consume them. */
+#define LSTM_CHUNK_ELEMENTS ((size_t)1 << 19)
+
+const char *lstm_strerror(int status)
+{
+    switch (status) {
+    case LSTM_OK: return "success";
+    case LSTM_ERR_NULL_ARGUMENT: return "a required pointer argument is NULL";
+    case LSTM_ERR_BAD_SIZE:
+        return "a size is out of range (T, B, I, H must be >= 1, P >= 0, and every matrix "
+               "dimension must fit BLAS's int)";
+    case LSTM_ERR_BAD_BATCH_SIZES:
+        return "batch_sizes must start at B, stay within [0, B] and never increase";
+    case LSTM_ERR_BAD_LEADING_DIM: return "a leading dimension is smaller than the row width";
+    case LSTM_ERR_NO_BLAS: return "the BLAS table has no GEMM for this dtype";
+    default: return "unknown status code";
+    }
+}
+
+int lstm_check_dims(const lstm_dims *d)
+{
+    if (!d) return LSTM_ERR_NULL_ARGUMENT;
+    if (d->time_steps < 1 || d->batch < 1 || d->input_size < 1 || d->hidden_size < 1 || d->proj_size < 0) return LSTM_ERR_BAD_SIZE;
+    /* G = 4H and N = T*B are BLAS dimensions: they must fit an int. */
+    if (d->hidden_size > INT_MAX / 4) return LSTM_ERR_BAD_SIZE;
+    if ((int64_t)d->time_steps * d->batch > INT_MAX) return LSTM_ERR_BAD_SIZE;
+    if (d->batch_sizes) {
+        if (d->batch_sizes[0] != d->batch) return LSTM_ERR_BAD_BATCH_SIZES;
+        for (int t = 1; t < d->time_steps; t++) {
+            int b = d->batch_sizes[t];
+            if (b < 0 || b > d->batch_sizes[t - 1]) return LSTM_ERR_BAD_BATCH_SIZES;
+        }
+    }
+    return LSTM_OK;
+}
+
+size_t lstm_rows(const lstm_dims *d)
+{
+    if (lstm_check_dims(d) != LSTM_OK) return 0;
+    if (!d->batch_sizes) return (size_t)d->time_steps * (size_t)d->batch;
+    size_t n = 0;
+    for (int t = 0; t < d->time_steps; t++) n += (size_t)d->batch_sizes[t];
+    return n;
+}
+
+size_t lstm_cache_size(const lstm_dims *d)
+{
+    size_t n = lstm_rows(d);
+    return n * 4 * (size_t)d->hidden_size + n * (size_t)d->hidden_size; /* gates (N, G) + cells (N, H) */
+}
+
+/* Steps whose input projection one inference GEMM computes. */
+static int chunk_steps(const lstm_dims *d)
+{
+    size_t per_step = (size_t)d->batch * 4 * (size_t)d->hidden_size;
+    size_t steps = LSTM_CHUNK_ELEMENTS / per_step;
+    if (steps < 1) steps = 1;
+    return steps < (size_t)d->time_steps ? (int)steps : d->time_steps;
+}
+
+/* Forward workspace: the combined bias (G), the projection's r rows (B, H) when P > 0, and in
+ * inference the pre-activations of one chunk of steps (chunk*B, G). */
+size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
+{
+    if (lstm_check_dims(d) != LSTM_OK) return 0;
+    size_t G = 4 * (size_t)d->hidden_size;
+    size_t n = G;
+    if (d->proj_size > 0) n += (size_t)d->batch * (size_t)d->hidden_size;
+    if (!training) n += (size_t)chunk_steps(d) * (size_t)d->batch * G;
+    return n;
+}
+
+/* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H). */
+size_t lstm_backward_workspace_size(const lstm_dims *d)
+{
+    if (lstm_check_dims(d) != LSTM_OK) return 0;
+    if (d->proj_size == 0) return 0;
+    return lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
+}
+
+/* The dtype instances: one template, compiled once per dtype. */
+#define REAL float
+#define SUFFIX f32
+#define GEMM_FIELD sgemm
+#include "lstm_impl.h"
+#undef REAL
+#undef SUFFIX
+#undef GEMM_FIELD
+
+#define REAL double
+#define SUFFIX f64
+#define GEMM_FIELD dgemm
+#include "lstm_impl.h"
+#undef REAL
+#undef SUFFIX
+#undef GEMM_FIELD

@@ -1,0 +1,167 @@
+/*
+ * lstmcore: the public C API of a single LSTM layer in one direction.
+ *
+ * This is the only header a C user includes. Python is not needed: a C user passes the
+ * sgemm_/dgemm_ of any BLAS through `lstm_blas`, allocates every buffer itself (the *_size
+ * functions say how much) and gets a status code back from every entry point.
+ *
+ * Dimension legend (used in every shape comment):
+ *   T  time steps                      B  batch (rows at the first time step)
+ *   I  input size                      H  hidden (cell) size
+ *   P  projection size; 0 means none   Ph output size of a step: P if P > 0, else H
+ *   G  = 4H, the gate pre-activations in PyTorch's order i, f, g, o
+ *   N  rows over all steps: T*B, or the sum of batch_sizes for variable lengths
+ *
+ * Row layout. Sequence data is time-major and packed as PyTorch's PackedSequence: the rows of
+ * step t are the b_t = batch_sizes[t] first sequences of the batch, one after another, and the
+ * steps follow each other. With batch_sizes == NULL every step has B rows, so a (T, B, X)
+ * array is already packed. Variable-length batches must be sorted by decreasing length, which
+ * makes batch_sizes non-increasing; rows past a sequence's end then simply do not exist, and no
+ * work is spent on them.
+ *
+ * Equations of one step (r is the cell output before the projection):
+ *   a   = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh          (b_t, G)
+ *   i = sigmoid(a_i)  f = sigmoid(a_f)  g = tanh(a_g)  o = sigmoid(a_o)
+ *   c_t = f * c_{t-1} + i * g
+ *   r_t = o * tanh(c_t)
+ *   h_t = r_t            if P == 0
+ *   h_t = r_t W_hr^T     if P > 0 (LSTMP)
+ * A reverse layer (the second direction of a bidirectional LSTM) runs t = T-1 down to 0; a
+ * sequence of length L starts at its own step L-1 from h0/c0, as PyTorch does.
+ *
+ * Ownership and threads: the caller owns every buffer; nothing is allocated, nothing global is
+ * written, so calls on distinct output buffers may run in parallel threads. Backward adds into
+ * the weight gradients: the caller zeroes them. Backward consumes the cache (it overwrites the
+ * saved gates with their gradients), so each forward cache supports exactly one backward.
+ */
+#ifndef LSTMCORE_LSTM_H
+#define LSTMCORE_LSTM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes: every entry point returns one; lstm_strerror() names it. */
+enum lstm_status {
+    LSTM_OK = 0,
+    LSTM_ERR_NULL_ARGUMENT = 1,  /* a required pointer is NULL */
+    LSTM_ERR_BAD_SIZE = 2,       /* T, B, I or H < 1, P < 0, or a size past BLAS's int range */
+    LSTM_ERR_BAD_BATCH_SIZES = 3,/* batch_sizes[0] != B, an entry outside [0, B], or increasing */
+    LSTM_ERR_BAD_LEADING_DIM = 4,/* ldy or lddy smaller than Ph */
+    LSTM_ERR_NO_BLAS = 5         /* the BLAS table lacks the GEMM of this dtype */
+};
+
+/* Returns a static, human-readable description of a status code. */
+const char *lstm_strerror(int status);
+
+/* Fortran BLAS GEMM signatures (column-major), as sgemm_/dgemm_ of OpenBLAS, MKL, BLIS or
+ * scipy.linalg.cython_blas. The row-major handling is internal to lstmcore. */
+typedef void lstm_sgemm_fn(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
+                           float *a, int *lda, float *b, int *ldb, float *beta, float *c,
+                           int *ldc);
+typedef void lstm_dgemm_fn(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
+                           double *a, int *lda, double *b, int *ldb, double *beta, double *c,
+                           int *ldc);
+
+typedef struct lstm_blas {
+    lstm_sgemm_fn *sgemm; /* needed by the *_f32 functions */
+    lstm_dgemm_fn *dgemm; /* needed by the *_f64 functions */
+} lstm_blas;
+
+typedef struct lstm_dims {
+    int time_steps;         /* T >= 1 */
+    int batch;              /* B >= 1 */
+    int input_size;         /* I >= 1 */
+    int hidden_size;        /* H >= 1 */
+    int proj_size;          /* P >= 0, 0 for none */
+    int reverse;            /* nonzero: process time backwards */
+    const int *batch_sizes; /* (T) rows of each step, non-increasing, [0] == B; or NULL */
+} lstm_dims;
+
+/* Weights, PyTorch's layout (row-major). Biases may be NULL (bias=False). */
+typedef struct lstm_weights_f32 {
+    const float *w_ih; /* (G, I) */
+    const float *w_hh; /* (G, Ph) */
+    const float *b_ih; /* (G) or NULL */
+    const float *b_hh; /* (G) or NULL */
+    const float *w_hr; /* (P, H), required iff P > 0 */
+} lstm_weights_f32;
+
+typedef struct lstm_weights_f64 {
+    const double *w_ih, *w_hh, *b_ih, *b_hh, *w_hr; /* as lstm_weights_f32 */
+} lstm_weights_f64;
+
+/* Weight gradients, added into. A NULL entry is skipped (e.g. frozen weights, no bias). */
+typedef struct lstm_grads_f32 {
+    float *dw_ih; /* (G, I) */
+    float *dw_hh; /* (G, Ph) */
+    float *db_ih; /* (G) */
+    float *db_hh; /* (G) */
+    float *dw_hr; /* (P, H) */
+} lstm_grads_f32;
+
+typedef struct lstm_grads_f64 {
+    double *dw_ih, *dw_hh, *db_ih, *db_hh, *dw_hr; /* as lstm_grads_f32 */
+} lstm_grads_f64;
+
+/* Sizes, in elements of the dtype (multiply by sizeof(float) or sizeof(double)). They return
+ * 0 for invalid dims; use lstm_check_dims() to learn why. */
+size_t lstm_rows(const lstm_dims *d);                          /* N */
+size_t lstm_cache_size(const lstm_dims *d);                    /* N*G + N*H */
+size_t lstm_forward_workspace_size(const lstm_dims *d, int training);
+size_t lstm_backward_workspace_size(const lstm_dims *d);
+int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the problem */
+
+/*
+ * Forward over the whole sequence.
+ *   y      (N, ldy)  out: h_t of every row (Ph columns written, the rest untouched)
+ *   h_n    (B, Ph)   out: each sequence's h at its last processed step
+ *   c_n    (B, H)    out: each sequence's c at its last processed step
+ *   cache  lstm_cache_size elements: activated gates and cell states for backward, or NULL
+ *          for inference (nothing is saved)
+ *   work   lstm_forward_workspace_size(d, cache != NULL) elements (may be NULL if that is 0)
+ *   x      (N, I)    in
+ *   h0     (B, Ph)   initial h, or NULL for zeros
+ *   c0     (B, H)    initial c, or NULL for zeros
+ * h_n and c_n may alias h0 and c0 (the state is updated in place).
+ */
+int lstm_forward_f32(const lstm_blas *blas, float *y, int ldy, float *h_n, float *c_n,
+                     float *cache, float *work, const float *x, const float *h0,
+                     const float *c0, const lstm_weights_f32 *w, const lstm_dims *d);
+int lstm_forward_f64(const lstm_blas *blas, double *y, int ldy, double *h_n, double *c_n,
+                     double *cache, double *work, const double *x, const double *h0,
+                     const double *c0, const lstm_weights_f64 *w, const lstm_dims *d);
+
+/*
+ * Backward over the whole sequence, from the cache of one training forward (consumed).
+ *   dx     (N, I)    out, or NULL to skip it; accumulate_dx nonzero adds into it instead
+ *                    (the two directions of a bidirectional layer share one dx)
+ *   dh0    (B, Ph)   out: gradient of h0
+ *   dc0    (B, H)    out: gradient of c0
+ *   g      weight gradients, added into
+ *   work   lstm_backward_workspace_size elements (may be NULL if that is 0)
+ *   dy     (N, lddy) gradient of y, or NULL for zeros
+ *   dh_n   (B, Ph)   gradient of h_n, or NULL for zeros
+ *   dc_n   (B, H)    gradient of c_n, or NULL for zeros
+ *   cache  the forward's cache (overwritten)
+ *   y      (N, ldy)  the forward's output, unchanged since
+ *   x, h0, c0, w, d  as given to the forward
+ */
+int lstm_backward_f32(const lstm_blas *blas, float *dx, int accumulate_dx, float *dh0,
+                      float *dc0, const lstm_grads_f32 *g, float *work, const float *dy,
+                      int lddy, const float *dh_n, const float *dc_n, float *cache,
+                      const float *y, int ldy, const float *x, const float *h0,
+                      const float *c0, const lstm_weights_f32 *w, const lstm_dims *d);
+int lstm_backward_f64(const lstm_blas *blas, double *dx, int accumulate_dx, double *dh0,
+                      double *dc0, const lstm_grads_f64 *g, double *work, const double *dy,
+                      int lddy, const double *dh_n, const double *dc_n, double *cache,
+                      const double *y, int ldy, const double *x, const double *h0,
+                      const double *c0, const lstm_weights_f64 *w, const lstm_dims *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LSTMCORE_LSTM_H */

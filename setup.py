@@ -1,0 +1,25 @@
+"""Declares the compiled extension; all metadata lives in pyproject.toml."""
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+# -O3 vectorises the gate loops; no -ffast-math, so NaN and Inf propagate as IEEE says.
+# -fno-math-errno only stops libm calls from setting errno, which nothing reads.
+compile_args = ["-O3", "-std=c11", "-fno-math-errno"]
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+# Opt-in for local builds tuned to this CPU; wheels must run on any x86-64.
+if os.environ.get("LSTMCORE_NATIVE") == "1":
+    compile_args.append("-march=native")
+
+core = Extension(
+    "lstmcore._core",
+    sources=["src/lstmcore/_core.pyx", "csrc/lstm.c"],
+    include_dirs=["csrc"],
+    depends=["csrc/lstm.h", "csrc/lstm_impl.h", "csrc/lstm_math.h"],
+    extra_compile_args=compile_args,
+)
+
+setup(ext_modules=cythonize([core], compiler_directives={"language_level": "3"}))

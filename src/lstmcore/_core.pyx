@@ -1,0 +1,287 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The binding to the C core (csrc/lstm.h): one layer, one direction per call.
+
+Arguments are checked here with the GIL held and turned into exceptions that name them; the C
+call itself runs inside ``with nogil``. BLAS comes from ``scipy.linalg.cython_blas`` (SciPy's
+bundled OpenBLAS), handed to C as a table of function pointers.
+
+Shapes use the C legend: N packed rows, I input, H hidden, P projection (0: none), Ph = P or H,
+G = 4H. Sequence arrays are packed time-major (N, width) as PyTorch's PackedSequence.
+"""
+import numpy as np
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+cdef extern from "lstm.h" nogil:
+    ctypedef void lstm_sgemm_fn(char *, char *, int *, int *, int *, float *, float *, int *,
+                                float *, int *, float *, float *, int *)
+    ctypedef void lstm_dgemm_fn(char *, char *, int *, int *, int *, double *, double *, int *,
+                                double *, int *, double *, double *, int *)
+    ctypedef struct lstm_blas:
+        lstm_sgemm_fn *sgemm
+        lstm_dgemm_fn *dgemm
+    ctypedef struct lstm_dims:
+        int time_steps, batch, input_size, hidden_size, proj_size, reverse
+        const int *batch_sizes
+    ctypedef struct lstm_weights_f32:
+        const float *w_ih
+        const float *w_hh
+        const float *b_ih
+        const float *b_hh
+        const float *w_hr
+    ctypedef struct lstm_weights_f64:
+        const double *w_ih
+        const double *w_hh
+        const double *b_ih
+        const double *b_hh
+        const double *w_hr
+    ctypedef struct lstm_grads_f32:
+        float *dw_ih
+        float *dw_hh
+        float *db_ih
+        float *db_hh
+        float *dw_hr
+    ctypedef struct lstm_grads_f64:
+        double *dw_ih
+        double *dw_hh
+        double *db_ih
+        double *db_hh
+        double *dw_hr
+    const char *lstm_strerror(int status)
+    int lstm_check_dims(const lstm_dims *d)
+    size_t lstm_rows(const lstm_dims *d)
+    size_t lstm_cache_size(const lstm_dims *d)
+    size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
+    size_t lstm_backward_workspace_size(const lstm_dims *d)
+    int lstm_forward_f32(const lstm_blas *blas, float *y, int ldy, float *h_n, float *c_n,
+                         float *cache, float *work, const float *x, const float *h0,
+                         const float *c0, const lstm_weights_f32 *w, const lstm_dims *d)
+    int lstm_forward_f64(const lstm_blas *blas, double *y, int ldy, double *h_n, double *c_n,
+                         double *cache, double *work, const double *x, const double *h0,
+                         const double *c0, const lstm_weights_f64 *w, const lstm_dims *d)
+    int lstm_backward_f32(const lstm_blas *blas, float *dx, int accumulate_dx, float *dh0,
+                          float *dc0, const lstm_grads_f32 *g, float *work, const float *dy,
+                          int lddy, const float *dh_n, const float *dc_n, float *cache,
+                          const float *y, int ldy, const float *x, const float *h0,
+                          const float *c0, const lstm_weights_f32 *w, const lstm_dims *d)
+    int lstm_backward_f64(const lstm_blas *blas, double *dx, int accumulate_dx, double *dh0,
+                          double *dc0, const lstm_grads_f64 *g, double *work,
+                          const double *dy, int lddy, const double *dh_n, const double *dc_n,
+                          double *cache, const double *y, int ldy, const double *x,
+                          const double *h0, const double *c0, const lstm_weights_f64 *w,
+                          const lstm_dims *d)
+
+ctypedef fused real:
+    float
+    double
+
+cdef lstm_blas _blas
+_blas.sgemm = <lstm_sgemm_fn *>sgemm
+_blas.dgemm = <lstm_dgemm_fn *>dgemm
+
+
+class CoreError(RuntimeError):
+    """The C core refused a call that the binding's checks let through (a bug: report it)."""
+
+
+cdef int _raise_status(int status) except -1:
+    raise CoreError(lstm_strerror(status).decode())
+
+
+def _expect_shape(name, arr, shape):
+    if arr is not None and tuple(arr.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(arr.shape)}")
+
+
+cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
+                     const int[::1] batch_sizes) except *:
+    cdef lstm_dims d
+    d.time_steps = T
+    d.batch = B
+    d.input_size = I
+    d.hidden_size = H
+    d.proj_size = P
+    d.reverse = reverse
+    d.batch_sizes = NULL
+    if batch_sizes is not None:
+        if batch_sizes.shape[0] != T:
+            raise ValueError(f"batch_sizes must have length T={T}, got {batch_sizes.shape[0]}")
+        d.batch_sizes = &batch_sizes[0]
+    cdef int status = lstm_check_dims(&d)
+    if status != 0:
+        raise ValueError(f"invalid layer sizes (T={T}, B={B}, I={I}, H={H}, P={P}): "
+                         + lstm_strerror(status).decode())
+    return d
+
+
+def packed_rows(int T, int B, batch_sizes=None):
+    """Rows N of a packed sequence: T*B, or the sum of batch_sizes (T,)."""
+    return int(T) * int(B) if batch_sizes is None else int(np.sum(batch_sizes))
+
+
+def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
+                  real[:, ::1] h_n, real[:, ::1] c_n,
+                  const real[:, ::1] w_ih, const real[:, ::1] w_hh,
+                  const real[::1] b_ih, const real[::1] b_hh, const real[:, ::1] w_hr,
+                  const real[:, ::1] h0, const real[:, ::1] c0,
+                  const int[::1] batch_sizes, int T, bint reverse, bint training):
+    """Forward of one layer and direction.
+
+    x (N, I); y (N, width) receives h in columns [y_col, y_col + Ph); h_n (B, Ph), c_n (B, H)
+    receive the final states; weights as PyTorch (w_ih (G, I), w_hh (G, Ph), biases (G,) or
+    None, w_hr (P, H) or None); h0 (B, Ph), c0 (B, H) or None for zeros; batch_sizes (T,) int32
+    or None. Returns the cache (1-D array, consumed by ``layer_backward``) when training, else
+    None.
+    """
+    cdef int B = h_n.shape[0], I = x.shape[1], H = c_n.shape[1]
+    cdef int P = 0 if w_hr is None else w_hr.shape[0]
+    cdef int Ph = P if P > 0 else H
+    cdef lstm_dims d = _dims(T, B, I, H, P, reverse, batch_sizes)
+    cdef size_t N = lstm_rows(&d)
+    _expect_shape("x", x, (N, I))
+    if y.shape[0] != <Py_ssize_t>N or y_col < 0 or y_col + Ph > y.shape[1]:
+        raise ValueError(f"y must have {N} rows and room for {Ph} columns at {y_col}, "
+                         f"got shape {tuple(y.shape)}")
+    _expect_shape("h_n", h_n, (B, Ph))
+    _expect_shape("c_n", c_n, (B, H))
+    _expect_shape("w_ih", w_ih, (4 * H, I))
+    _expect_shape("w_hh", w_hh, (4 * H, Ph))
+    _expect_shape("b_ih", b_ih, (4 * H,))
+    _expect_shape("b_hh", b_hh, (4 * H,))
+    _expect_shape("h0", h0, (B, Ph))
+    _expect_shape("c0", c0, (B, H))
+    if w_hr is not None:
+        _expect_shape("w_hr", w_hr, (P, H))
+
+    dtype = np.float32 if real is float else np.float64
+    cache = np.empty(lstm_cache_size(&d), dtype) if training else None
+    work = np.empty(lstm_forward_workspace_size(&d, training), dtype)
+    cdef real[::1] cache_v = cache
+    cdef real[::1] work_v = work
+    cdef real *cache_p = NULL if cache is None else &cache_v[0]
+    cdef real *y_p = &y[0, y_col]
+    cdef int ldy = y.shape[1]
+    cdef const real *h0_p = NULL if h0 is None else &h0[0, 0]
+    cdef const real *c0_p = NULL if c0 is None else &c0[0, 0]
+    cdef int status
+    cdef lstm_weights_f32 w32
+    cdef lstm_weights_f64 w64
+    if real is float:
+        w32.w_ih = &w_ih[0, 0]
+        w32.w_hh = &w_hh[0, 0]
+        w32.b_ih = NULL if b_ih is None else &b_ih[0]
+        w32.b_hh = NULL if b_hh is None else &b_hh[0]
+        w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+        with nogil:
+            status = lstm_forward_f32(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
+                                      &work_v[0], &x[0, 0], h0_p, c0_p, &w32, &d)
+    else:
+        w64.w_ih = &w_ih[0, 0]
+        w64.w_hh = &w_hh[0, 0]
+        w64.b_ih = NULL if b_ih is None else &b_ih[0]
+        w64.b_hh = NULL if b_hh is None else &b_hh[0]
+        w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+        with nogil:
+            status = lstm_forward_f64(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
+                                      &work_v[0], &x[0, 0], h0_p, c0_p, &w64, &d)
+    if status != 0:
+        _raise_status(status)
+    return cache
+
+
+def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:, ::1] dc0,
+                   real[:, ::1] dw_ih, real[:, ::1] dw_hh, real[::1] db_ih, real[::1] db_hh,
+                   real[:, ::1] dw_hr,
+                   const real[:, ::1] dy, Py_ssize_t dy_col,
+                   const real[:, ::1] dh_n, const real[:, ::1] dc_n,
+                   real[::1] cache, const real[:, ::1] y, Py_ssize_t y_col,
+                   const real[:, ::1] x, const real[:, ::1] h0, const real[:, ::1] c0,
+                   const real[:, ::1] w_ih, const real[:, ::1] w_hh, const real[:, ::1] w_hr,
+                   const int[::1] batch_sizes, int T, bint reverse):
+    """Backward of one layer and direction, consuming ``cache`` from ``layer_forward``.
+
+    dx (N, I) receives (or, with accumulate_dx, adds) the input gradient, None to skip it;
+    dh0 (B, Ph), dc0 (B, H) receive the initial-state gradients; dw_* / db_* are added into
+    (None skips one); dy (N, width) read from column dy_col, or None; dh_n, dc_n or None; y
+    the forward's output (N, width) at column y_col; the rest as given to the forward.
+    """
+    cdef int B = dh0.shape[0], I = x.shape[1], H = dc0.shape[1]
+    cdef int P = 0 if w_hr is None else w_hr.shape[0]
+    cdef int Ph = P if P > 0 else H
+    cdef lstm_dims d = _dims(T, B, I, H, P, reverse, batch_sizes)
+    cdef size_t N = lstm_rows(&d)
+    _expect_shape("x", x, (N, I))
+    _expect_shape("dx", dx, (N, I))
+    _expect_shape("dh0", dh0, (B, Ph))
+    _expect_shape("dc0", dc0, (B, H))
+    _expect_shape("dh_n", dh_n, (B, Ph))
+    _expect_shape("dc_n", dc_n, (B, H))
+    _expect_shape("h0", h0, (B, Ph))
+    _expect_shape("c0", c0, (B, H))
+    _expect_shape("w_ih", w_ih, (4 * H, I))
+    _expect_shape("w_hh", w_hh, (4 * H, Ph))
+    _expect_shape("dw_ih", dw_ih, (4 * H, I))
+    _expect_shape("dw_hh", dw_hh, (4 * H, Ph))
+    _expect_shape("db_ih", db_ih, (4 * H,))
+    _expect_shape("db_hh", db_hh, (4 * H,))
+    if w_hr is not None:
+        _expect_shape("w_hr", w_hr, (P, H))
+        _expect_shape("dw_hr", dw_hr, (P, H))
+    _expect_shape("cache", cache, (lstm_cache_size(&d),))
+    if y.shape[0] != <Py_ssize_t>N or y_col < 0 or y_col + Ph > y.shape[1]:
+        raise ValueError(f"y must have {N} rows and {Ph} columns at {y_col}, "
+                         f"got shape {tuple(y.shape)}")
+    if dy is not None and (dy.shape[0] != <Py_ssize_t>N or dy_col < 0
+                           or dy_col + Ph > dy.shape[1]):
+        raise ValueError(f"dy must have {N} rows and {Ph} columns at {dy_col}, "
+                         f"got shape {tuple(dy.shape)}")
+
+    dtype = np.float32 if real is float else np.float64
+    work = np.empty(max(1, lstm_backward_workspace_size(&d)), dtype)
+    cdef real[::1] work_v = work
+    cdef real *dx_p = NULL if dx is None else &dx[0, 0]
+    cdef const real *dy_p = NULL if dy is None else &dy[0, dy_col]
+    cdef int lddy = 0 if dy is None else dy.shape[1]
+    cdef const real *dh_n_p = NULL if dh_n is None else &dh_n[0, 0]
+    cdef const real *dc_n_p = NULL if dc_n is None else &dc_n[0, 0]
+    cdef const real *h0_p = NULL if h0 is None else &h0[0, 0]
+    cdef const real *c0_p = NULL if c0 is None else &c0[0, 0]
+    cdef int ldy = y.shape[1]
+    cdef int status
+    cdef lstm_weights_f32 w32
+    cdef lstm_weights_f64 w64
+    cdef lstm_grads_f32 g32
+    cdef lstm_grads_f64 g64
+    if real is float:
+        w32.w_ih = &w_ih[0, 0]
+        w32.w_hh = &w_hh[0, 0]
+        w32.b_ih = NULL
+        w32.b_hh = NULL
+        w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+        g32.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
+        g32.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
+        g32.db_ih = NULL if db_ih is None else &db_ih[0]
+        g32.db_hh = NULL if db_hh is None else &db_hh[0]
+        g32.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
+        with nogil:
+            status = lstm_backward_f32(&_blas, dx_p, accumulate_dx, &dh0[0, 0], &dc0[0, 0],
+                                       &g32, &work_v[0], dy_p, lddy, dh_n_p, dc_n_p,
+                                       &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
+                                       &w32, &d)
+    else:
+        w64.w_ih = &w_ih[0, 0]
+        w64.w_hh = &w_hh[0, 0]
+        w64.b_ih = NULL
+        w64.b_hh = NULL
+        w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+        g64.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
+        g64.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
+        g64.db_ih = NULL if db_ih is None else &db_ih[0]
+        g64.db_hh = NULL if db_hh is None else &db_hh[0]
+        g64.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
+        with nogil:
+            status = lstm_backward_f64(&_blas, dx_p, accumulate_dx, &dh0[0, 0], &dc0[0, 0],
+                                       &g64, &work_v[0], dy_p, lddy, dh_n_p, dc_n_p,
+                                       &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
+                                       &w64, &d)
+    if status != 0:
+        _raise_status(status)

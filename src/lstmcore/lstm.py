@@ -1,0 +1,420 @@
+"""class LSTM: PyTorch's ``torch.nn.LSTM`` on NumPy arrays, run by the C core.
+
+Letters: T time steps, B batch, I input size, H hidden size, P output size of one direction
+(proj_size, or H without projection), D directions (1 or 2), L layers, N packed rows.
+
+Inside, sequences are packed time-major as PyTorch's PackedSequence (see csrc/lstm.h): with
+``lengths`` the batch is sorted by decreasing length and the steps past each length are left
+out, so no work is spent on padding. Layers hand packed arrays to each other; only the user's
+arrays are padded.
+"""
+import itertools
+
+import numpy as np
+
+from . import _core
+from ._checks import as_float_array, check_int, float_dtype
+
+__all__ = ["LSTM", "LSTMCache"]
+
+_tokens = itertools.count()
+
+
+class LSTMCache:
+    """What :meth:`LSTM.backward` needs from one training forward. Consumed by one backward.
+
+    Treat as opaque. It holds the packed inputs and outputs of every layer, the C core's saved
+    gates and cells per layer and direction, the dropout masks and the batch's packing.
+    """
+
+    def __init__(self, owner, packing, layers, masks, h0, c0, user_shape):
+        self.owner = owner            # token of the model that made it
+        self.packing = packing        # _Packing of the batch
+        self.layers = layers          # per layer: (x_in (N, I_k), y (N, D*P), [core caches])
+        self.dropout_masks = masks    # per layer k>0: packed mask (N, D*P) or None
+        self.h0, self.c0 = h0, c0     # packed-order initial states or None
+        self.user_shape = user_shape  # (batched, batch_first) of the input
+        self.consumed = False
+
+
+class _Packing:
+    """How a padded (T, B, ...) batch maps to packed rows, and back.
+
+    Without lengths (or all full) the padded array is already packed: no copies are made.
+    """
+
+    def __init__(self, T, B, lengths):
+        self.T, self.B = T, B
+        self.batch_sizes = None
+        self.rows = T * B
+        if lengths is None or np.all(lengths == T):
+            return
+        # Stable sort by decreasing length: the rows of step t are the b_t longest sequences.
+        self.order = np.argsort(-lengths, kind="stable")
+        self.batch_sizes = np.ascontiguousarray(
+            (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1), dtype=np.int32)
+        active = np.arange(B)[None, :] < self.batch_sizes[:, None]
+        self.time_index, sorted_index = np.nonzero(active)
+        self.batch_index = self.order[sorted_index]
+        self.rows = len(self.time_index)
+
+    @property
+    def packed(self):
+        return self.batch_sizes is not None
+
+    def pack(self, a):
+        """(T, B, X) -> (N, X), contiguous."""
+        if not self.packed:
+            return np.ascontiguousarray(a).reshape(self.rows, a.shape[2])
+        return np.ascontiguousarray(a[self.time_index, self.batch_index])
+
+    def unpack(self, rows):
+        """(N, X) -> (T, B, X), zero past each length."""
+        if not self.packed:
+            return rows.reshape(self.T, self.B, rows.shape[1])
+        out = np.zeros((self.T, self.B, rows.shape[1]), rows.dtype)
+        out[self.time_index, self.batch_index] = rows
+        return out
+
+    def sort_state(self, state):
+        """(L*D, B, X) in the user's batch order -> packed order, contiguous."""
+        if state is None or not self.packed:
+            return state
+        return np.ascontiguousarray(state[:, self.order])
+
+    def unsort_state(self, state):
+        if not self.packed:
+            return state
+        out = np.empty_like(state)
+        out[:, self.order] = state
+        return out
+
+
+class LSTM:
+    """A multi-layer LSTM with the arguments, weights and shapes of ``torch.nn.LSTM``.
+
+    Parameters (PyTorch's names, shapes and gate order i, f, g, o; k is the layer):
+        weight_ih_l{k} (4H, I for k=0 else D*P), weight_hh_l{k} (4H, P), bias_ih_l{k} and
+        bias_hh_l{k} (4H,) when ``bias``, weight_hr_l{k} (P, H) when ``proj_size`` > 0; the
+        backward direction's carry the suffix ``_reverse``. All start as U(-1/sqrt(H),
+        1/sqrt(H)), as PyTorch's, drawn from ``seed``.
+
+    Shapes: x (T, B, I), or (B, T, I) with ``batch_first``, or unbatched (T, I); hx = (h0, c0)
+    with h0 (L*D, B, P) and c0 (L*D, B, H) (no B axis when unbatched); y (T, B, D*P) (batch
+    first with ``batch_first``); h_n, c_n as h0, c0. ``lengths`` (B,) gives each sequence's
+    true length with PyTorch's packed-sequence semantics.
+
+    ``dropout`` zeroes outputs of every layer but the last in training forwards, with masks
+    drawn from the model's generator (seeded by ``seed``); inference never drops.
+
+    Inference calls may run from many threads at once (they release the GIL and share only
+    the weights); training calls use per-model gradient buffers and belong to one thread.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
+        self.input_size = check_int("input_size", input_size, minimum=1)
+        self.hidden_size = check_int("hidden_size", hidden_size, minimum=1)
+        self.num_layers = check_int("num_layers", num_layers, minimum=1)
+        self.proj_size = check_int("proj_size", proj_size, minimum=0)
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size must be smaller than hidden_size={hidden_size}, "
+                             f"got {proj_size}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        self.dropout = float(dropout)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.dtype = float_dtype("dtype", dtype)
+        self._rng = np.random.default_rng(seed)
+        self._token = next(_tokens)
+
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        self._params = {name: self._rng.uniform(-bound, bound, shape).astype(self.dtype)
+                        for name, shape in self._param_shapes().items()}
+        self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
+
+    # ---- structure ------------------------------------------------------------------------
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self):
+        """P: the size of h in one direction (proj_size, or hidden_size without projection)."""
+        return self.proj_size or self.hidden_size
+
+    def _param_shapes(self):
+        """Parameter names and shapes in PyTorch's order."""
+        H, P, G = self.hidden_size, self.output_size, 4 * self.hidden_size
+        shapes = {}
+        for k in range(self.num_layers):
+            layer_input = self.input_size if k == 0 else self.num_directions * P
+            for d in range(self.num_directions):
+                sfx = _suffix(k, d)
+                shapes["weight_ih" + sfx] = (G, layer_input)
+                shapes["weight_hh" + sfx] = (G, P)
+                if self.bias:
+                    shapes["bias_ih" + sfx] = (G,)
+                    shapes["bias_hh" + sfx] = (G,)
+                if self.proj_size:
+                    shapes["weight_hr" + sfx] = (P, H)
+        return shapes
+
+    def __repr__(self):
+        extra = "".join(f", {name}={getattr(self, name)!r}" for name, default in (
+            ("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
+            ("bidirectional", False), ("proj_size", 0)) if getattr(self, name) != default)
+        return (f"LSTM({self.input_size}, {self.hidden_size}{extra}, "
+                f"dtype={np.dtype(self.dtype).name})")
+
+    # ---- parameters -----------------------------------------------------------------------
+    def parameters(self):
+        """Name -> the live parameter arrays (an optimizer updates them in place)."""
+        return dict(self._params)
+
+    def state_dict(self):
+        """Name -> a copy of each parameter, as ``torch.nn.LSTM.state_dict()``."""
+        return {name: p.copy() for name, p in self._params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy parameters in (converted to the model's dtype), checking names and shapes.
+
+        Accepts a ``torch.nn.LSTM`` state dict with tensors turned into arrays (``.numpy()``).
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"state_dict must be a mapping of names to arrays, "
+                            f"got {type(state_dict).__name__}")
+        missing = sorted(set(self._params) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(self._params))
+        if missing or unexpected:
+            raise KeyError(f"state_dict does not match this model: missing {missing}, "
+                           f"unexpected {unexpected}")
+        converted = {}
+        for name, p in self._params.items():
+            value = as_float_array(f"state_dict[{name!r}]", state_dict[name], self.dtype)
+            if value.shape != p.shape:
+                raise ValueError(f"state_dict[{name!r}] must have shape {p.shape}, "
+                                 f"got {value.shape}")
+            converted[name] = value
+        for name, value in converted.items():  # all checked first: no half-loaded model
+            np.copyto(self._params[name], value)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    # ---- forward --------------------------------------------------------------------------
+    def __call__(self, x, hx=None, lengths=None):
+        """Inference: returns ``y, (h_n, c_n)`` and keeps nothing for backward."""
+        y, state, _ = self._forward(x, hx, lengths, training=False)
+        return y, state
+
+    def forward(self, x, hx=None, lengths=None, training=True):
+        """Returns ``y, (h_n, c_n), cache``; the cache (None when not training) feeds backward.
+
+        Training mode applies dropout and saves the activated gates and cell states of every
+        layer. The returned ``y`` may share memory with the cache: modify a copy of it.
+        """
+        return self._forward(x, hx, lengths, training=bool(training))
+
+    def _forward(self, x, hx, lengths, training):
+        x, batched = self._input(x)
+        T, B = x.shape[0], x.shape[1]
+        lengths = _check_lengths(lengths, T, B, batched)
+        h0, c0 = self._initial_state(hx, B, batched)
+        packing = _Packing(T, B, lengths)
+        h0, c0 = packing.sort_state(h0), packing.sort_state(c0)
+
+        L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
+        h_n = np.empty((L * D, B, P), self.dtype)
+        c_n = np.empty((L * D, B, H), self.dtype)
+        layer_in = packing.pack(x)
+        layers, masks = [], []
+        for k in range(L):
+            mask = None
+            if k > 0 and training and self.dropout > 0:
+                mask = packing.pack(self._dropout_mask(T, B))
+                layer_in = layer_in * mask
+            masks.append(mask)
+            y = np.empty((packing.rows, D * P), self.dtype)
+            core_caches = []
+            for d in range(D):
+                index = k * D + d
+                w = self._weights(k, d)
+                core_caches.append(_core.layer_forward(
+                    layer_in, y, d * P, h_n[index], c_n[index], w["weight_ih"], w["weight_hh"],
+                    w.get("bias_ih"), w.get("bias_hh"), w.get("weight_hr"),
+                    None if h0 is None else h0[index], None if c0 is None else c0[index],
+                    packing.batch_sizes, T, d == 1, training))
+            layers.append((layer_in, y, core_caches))
+            layer_in = y
+
+        y = self._output(packing.unpack(layer_in), batched)
+        h_n, c_n = packing.unsort_state(h_n), packing.unsort_state(c_n)
+        if not batched:
+            h_n, c_n = h_n[:, 0], c_n[:, 0]
+        cache = None
+        if training:
+            cache = LSTMCache(self._token, packing, layers, masks, h0, c0,
+                              (batched, self.batch_first))
+        return y, (h_n, c_n), cache
+
+    def _dropout_mask(self, T, B):
+        """(T, B, D*P) inverted-dropout mask, drawn in the padded layout so that it does not
+        depend on how the batch is packed."""
+        keep = self._rng.random((T, B, self.num_directions * self.output_size)) >= self.dropout
+        scale = 0.0 if self.dropout == 1 else 1.0 / (1.0 - self.dropout)
+        return (keep * scale).astype(self.dtype)
+
+    # ---- backward -------------------------------------------------------------------------
+    def backward(self, dy, cache, dh_n=None, dc_n=None):
+        """Backpropagate through one training forward; adds into ``self.grads``.
+
+        dy has y's shape (or None when only dh_n/dc_n carry gradient); dh_n, dc_n have
+        h_n's and c_n's shapes or are None. Returns ``dx, (dh0, dc0)`` with x's and h0's, c0's
+        shapes. Uses the current weights: call it before an optimizer changes them.
+        """
+        if not isinstance(cache, LSTMCache):
+            raise TypeError(f"cache must be the LSTMCache returned by forward(training=True), "
+                            f"got {type(cache).__name__}")
+        if cache.owner != self._token:
+            raise ValueError("cache was made by another model's forward")
+        if cache.consumed:
+            raise ValueError("cache was already used by a backward: run forward again")
+        packing = cache.packing
+        T, B = packing.T, packing.B
+        L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
+        batched, batch_first = cache.user_shape
+
+        d_out = None
+        if dy is not None:
+            dy = self._user_grad("dy", dy, (T, B, D * P), batched, batch_first)
+            d_out = packing.pack(dy)
+        dh_n = packing.sort_state(self._state_grad("dh_n", dh_n, (L * D, B, P), batched))
+        dc_n = packing.sort_state(self._state_grad("dc_n", dc_n, (L * D, B, H), batched))
+
+        cache.consumed = True  # the C core overwrites the saved gates from here on
+        dh0 = np.empty((L * D, B, P), self.dtype)
+        dc0 = np.empty((L * D, B, H), self.dtype)
+        for k in reversed(range(L)):
+            layer_in, y, core_caches = cache.layers[k]
+            d_in = np.empty(layer_in.shape, self.dtype)
+            for d in range(D):
+                index = k * D + d
+                w, g = self._weights(k, d), self._grads(k, d)
+                _core.layer_backward(
+                    d_in, d == 1, dh0[index], dc0[index], g["weight_ih"], g["weight_hh"],
+                    g.get("bias_ih"), g.get("bias_hh"), g.get("weight_hr"),
+                    d_out, d * P,
+                    None if dh_n is None else dh_n[index], None if dc_n is None else dc_n[index],
+                    core_caches[d], y, d * P, layer_in,
+                    None if cache.h0 is None else cache.h0[index],
+                    None if cache.c0 is None else cache.c0[index],
+                    w["weight_ih"], w["weight_hh"], w.get("weight_hr"),
+                    packing.batch_sizes, T, d == 1)
+            if cache.dropout_masks[k] is not None:
+                d_in *= cache.dropout_masks[k]
+            d_out = d_in
+
+        dx = packing.unpack(d_out)
+        if batch_first:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        dh0, dc0 = packing.unsort_state(dh0), packing.unsort_state(dc0)
+        if not batched:
+            dx, dh0, dc0 = dx[:, 0], dh0[:, 0], dc0[:, 0]
+        return dx, (dh0, dc0)
+
+    # ---- argument handling ----------------------------------------------------------------
+    def _weights(self, layer, direction):
+        sfx = _suffix(layer, direction)
+        return {name[:-len(sfx)]: p for name, p in self._params.items() if name.endswith(sfx)}
+
+    def _grads(self, layer, direction):
+        sfx = _suffix(layer, direction)
+        return {name[:-len(sfx)]: g for name, g in self.grads.items() if name.endswith(sfx)}
+
+    def _input(self, x):
+        """x -> time-major (T, B, I) contiguous in the model's dtype, and whether batched."""
+        x = as_float_array("x", x, self.dtype)
+        if x.ndim == 2:
+            batched = False
+            x = x[:, None, :]
+        elif x.ndim == 3:
+            batched = True
+            if self.batch_first:
+                x = x.transpose(1, 0, 2)
+        else:
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            raise ValueError(f"x must be 3-D {layout} or unbatched 2-D (T, I), "
+                             f"got shape {x.shape}")
+        T, B, I = x.shape
+        if I != self.input_size:
+            raise ValueError(f"x must have input_size={self.input_size} features in its last "
+                             f"axis, got shape {x.shape}")
+        if T == 0 or B == 0:
+            raise ValueError(f"x must hold at least one time step and one sequence, "
+                             f"got shape {x.shape}")
+        return np.ascontiguousarray(x), batched
+
+    def _output(self, y, batched):
+        if not batched:
+            return y[:, 0]
+        if self.batch_first:
+            return np.ascontiguousarray(y.transpose(1, 0, 2))
+        return y
+
+    def _initial_state(self, hx, B, batched):
+        if hx is None:
+            return None, None
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError("hx must be a tuple (h0, c0) of arrays or None")
+        L, D = self.num_layers, self.num_directions
+        h0 = self._state_grad("hx[0] (h0)", hx[0], (L * D, B, self.output_size), batched)
+        c0 = self._state_grad("hx[1] (c0)", hx[1], (L * D, B, self.hidden_size), batched)
+        return h0, c0
+
+    def _state_grad(self, name, value, shape, batched):
+        """A state or state gradient (L*D, B, X), or (L*D, X) unbatched, made contiguous."""
+        if value is None:
+            return None
+        value = as_float_array(name, value, self.dtype)
+        expected = shape if batched else (shape[0], shape[2])
+        if value.shape != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {value.shape}")
+        return np.ascontiguousarray(value if batched else value[:, None, :])
+
+    def _user_grad(self, name, value, shape, batched, batch_first):
+        """dy in the user's layout -> time-major (T, B, D*P)."""
+        value = as_float_array(name, value, self.dtype)
+        T, B, F = shape
+        expected = ((B, T, F) if batch_first else shape) if batched else (T, F)
+        if value.shape != expected:
+            raise ValueError(f"{name} must have shape {expected} like y, got {value.shape}")
+        if not batched:
+            return value[:, None, :]
+        return value.transpose(1, 0, 2) if batch_first else value
+
+
+def _suffix(layer, direction):
+    return f"_l{layer}" + ("_reverse" if direction == 1 else "")
+
+
+def _check_lengths(lengths, T, B, batched):
+    """lengths -> int64 array (B,) in [1, T], or None."""
+    if lengths is None:
+        return None
+    if not batched:
+        raise ValueError("lengths applies to batched input only; x is unbatched (T, I)")
+    arr = np.asarray(lengths)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.dtype == bool:
+        raise TypeError("lengths must be integers, got booleans")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape ({B},), one per sequence, got {arr.shape}")
+    if arr.min() < 1 or arr.max() > T:
+        raise ValueError(f"lengths must lie in [1, T={T}], got min {arr.min()} max {arr.max()}")
+    return arr.astype(np.int64)
