@@ -299,3 +299,5 @@ def test_clip_grad_norm_refuses_bad_arguments_by_name():
         optim.clip_grad_norm_([np.ones(2)], -1.0)
     with pytest.raises(TypeError, match=r"grads\[0\]"):
         optim.clip_grad_norm_([[1.0, 2.0]], 1.0)
+    with pytest.raises(TypeError, match=r"grads\['w'\]"):
+        optim.clip_grad_norm_({"w": np.ones(2, int)}, 1.0)

@@ -60,7 +60,8 @@ class Linear:
         if init == "pytorch":
             bound = 1.0 / np.sqrt(self.in_features)
             self.weight = rng.uniform(-bound, bound, shape).astype(dtype)
-            self.bias = rng.uniform(-bound, bound, self.out_features).astype(dtype) if bias else None
+            self.bias = (rng.uniform(-bound, bound, self.out_features).astype(dtype)
+                         if bias else None)
         else:
             limit = np.sqrt(6.0 / (self.in_features + self.out_features))
             self.weight = rng.uniform(-limit, limit, shape).astype(dtype)

@@ -394,13 +394,14 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
         The total norm before clipping, as a float.
     """
     if isinstance(grads, np.ndarray):
-        arrays = [grads]
-    else:
-        arrays = list(grads.values()) if isinstance(grads, dict) else list(grads)
-    for i, grad in enumerate(arrays):
+        grads = [grads]
+    labelled = grads.items() if isinstance(grads, dict) else enumerate(grads)
+    arrays = []
+    for key, grad in labelled:
         if not isinstance(grad, np.ndarray) or grad.dtype.kind != "f":
-            raise TypeError(f"grads[{i}] must be a float NumPy array (it is scaled in place), "
-                            f"got {type(grad).__name__}")
+            raise TypeError(f"grads[{key!r}] must be a float NumPy array (it is scaled in "
+                            f"place), got {type(grad).__name__}")
+        arrays.append(grad)
     max_norm = float(max_norm)
     if not 0.0 <= max_norm:
         raise ValueError(f"max_norm must be >= 0, got {max_norm}")
