@@ -10,5 +10,7 @@ importing this package never imports torch, onnx or onnxruntime.
 - :func:`to_onnx` / :func:`from_onnx`: ONNX files with one ``LSTM`` node per layer.
 """
 from ._keras import from_keras, from_tf1, to_keras
+from ._onnx import from_onnx, to_onnx
+from ._torch import from_torch, to_torch
 
-__all__ = ["from_keras", "from_tf1", "to_keras"]
+__all__ = ["from_keras", "from_onnx", "from_tf1", "from_torch", "to_keras", "to_onnx", "to_torch"]

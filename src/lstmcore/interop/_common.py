@@ -14,7 +14,7 @@ CONFIG_KEYS = ("input_size", "hidden_size", "num_layers", "bias", "bidirectional
 
 
 def param_name(kind, layer, reverse):
-    """PyTorch's parameter name, e.g. ``param_name("weight_ih", 1, True)`` -> weight_ih_l1_reverse."""
+    """PyTorch's parameter name: ``param_name("weight_ih", 1, True)`` is weight_ih_l1_reverse."""
     return f"{kind}_l{layer}" + ("_reverse" if reverse else "")
 
 
@@ -67,7 +67,7 @@ def model_config(model):
 
 
 def build_model(config, state, *, batch_first=False, dropout=0.0, dtype=np.float32):
-    """An :class:`lstmcore.LSTM` with ``config`` whose parameters are ``state`` cast to ``dtype``."""
+    """An :class:`lstmcore.LSTM` with ``config`` and parameters ``state``, cast to ``dtype``."""
     from ..lstm import LSTM
 
     dtype = resolve_dtype(dtype)
