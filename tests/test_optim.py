@@ -139,6 +139,13 @@ def test_defaults_are_torchs(torch, name):
         assert value == (tuple(expected) if isinstance(value, tuple) else expected), key
 
 
+@pytest.mark.parametrize("name,kwargs", CONFIGS, ids=CONFIG_IDS)
+def test_defaults_are_the_constructor_arguments(rng, name, kwargs):
+    original = getattr(optim, name)({"p": np.ones(3)}, **kwargs)
+    copy = type(original)({"p": np.ones(3)}, **original.defaults)
+    assert copy.defaults == original.defaults
+
+
 def test_list_params_take_grads_as_a_list_in_the_same_order(rng):
     params = [rng.standard_normal(3), rng.standard_normal((2, 2))]
     grads = [np.ones(3), np.full((2, 2), 2.0)]

@@ -287,12 +287,17 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` (weight_decay=1e-2)."""
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` (weight_decay=1e-2).
+
+    ``decoupled_weight_decay`` is accepted so that, as for every optimizer here,
+    ``type(opt)(params, **opt.defaults)`` builds a copy.
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, maximize=False):
+                 amsgrad=False, maximize=False, decoupled_weight_decay=True):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, maximize=maximize,
+                         decoupled_weight_decay=decoupled_weight_decay)
 
 
 class Adagrad(Optimizer):
