@@ -143,7 +143,7 @@ def test_a_file_without_lstm_nodes_is_refused(tmp_path):
         from_onnx(tmp_path / "relu.onnx")
 
 
-@pytest.mark.parametrize("keep", [0.5, 0.9])
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.9])
 def test_a_truncated_file_is_refused(tmp_path, keep):
     to_onnx(make_model(2), tmp_path / "lstm.onnx")
     data = (tmp_path / "lstm.onnx").read_bytes()
@@ -185,6 +185,10 @@ def _shrink_recurrent_weights(graph, node):
     r.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(r)[:, :, :-1], r.name))
 
 
+def _drop_first_layers_biases(graph, node):
+    node.input[3] = ""
+
+
 def _feed_layer_two_from_the_input(graph, node):
     second = [n for n in graph.node if n.op_type == "LSTM"][1]
     second.input[0] = node.input[0]
@@ -199,7 +203,8 @@ def _feed_layer_two_from_the_input(graph, node):
     (_add_peepholes, "peephole"),
     (_weights_as_graph_input, "W .* is not a constant"),
     (_shrink_recurrent_weights, r"R has shape \(1, 24, 5\), expected \(1, 24, 6\)"),
-    (_feed_layer_two_from_the_input, "LSTM node 1"),
+    (_drop_first_layers_biases, "LSTM node 1 .* has biases B but LSTM node 0 has no"),
+    (_feed_layer_two_from_the_input, "LSTM node 1 .* is not the Y output of LSTM node 0"),
 ])
 def test_lstm_nodes_lstmcore_cannot_express_are_refused(tmp_path, edit, match):
     with pytest.raises(ValueError, match=match):

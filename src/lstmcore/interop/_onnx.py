@@ -245,8 +245,9 @@ def onnx_state(path):
         elif w.shape[2] != D * H:
             raise ValueError(f"{where}: W has shape {w.shape}, expected {(D, 4 * H, D * H)}")
         elif ("B" in arrays) != config["bias"]:
-            raise ValueError(f"{where}: B is {'present' if 'B' in arrays else 'absent'} but not "
-                             f"in LSTM node 0; every layer needs the same bias setting")
+            raise ValueError(f"{where} {'has' if 'B' in arrays else 'has no'} biases B but "
+                             f"LSTM node 0 {'has' if config['bias'] else 'has no'}; every layer "
+                             f"needs the same bias setting")
         if "B" in arrays and arrays["B"].shape != (D, 8 * H):
             raise ValueError(f"{where}: B has shape {arrays['B'].shape}, expected {(D, 8 * H)}")
         for d in range(D):
