@@ -1,0 +1,137 @@
+"""The benchmark harness: shapes and flops, the peers computing one LSTM, a tiny run of main()."""
+import json
+
+import numpy as np
+import pytest
+
+from lstmcore.bench import main, peers, report
+from lstmcore.bench.shapes import (SHAPES, Shape, minimum_training_bytes, parse_shape,
+                                   parse_shapes)
+
+INSTALLED = [peer for peer in peers.PEERS if peers.missing_reason(peer) is None]
+# Relative tolerance (max |diff| / max |ref|) per dtype; every peer computes in float32.
+RTOL = {np.float32: 1e-5}
+
+SMALL_CASES = [
+    Shape("one layer", 6, 3, 4, 5),
+    Shape("two layers bidirectional", 5, 4, 3, 6, num_layers=2, bidirectional=True),
+    Shape("variable lengths", 7, 5, 3, 4, varlen=True),
+    Shape("everything", 6, 4, 2, 3, num_layers=2, bidirectional=True, varlen=True),
+]
+
+
+def test_flops_follow_the_formula_forward_and_three_times_for_training():
+    T, B, I, H = 10, 32, 1, 30
+    seed = SHAPES["seed"]
+    assert seed.flops("inference") == 2 * T * B * (I + H) * 4 * H
+    assert seed.flops("training") == 3 * seed.flops("inference")
+
+
+def test_flops_count_every_layer_and_direction():
+    shape = SHAPES["bidir2"]
+    T, B, I, H = 50, 64, 128, 128
+    layer0 = 2 * (2 * T * B * (I + H) * 4 * H)
+    layer1 = 2 * (2 * T * B * (2 * H + H) * 4 * H)
+    assert shape.flops("inference") == layer0 + layer1
+
+
+def test_variable_lengths_spread_over_1_to_T_and_count_only_valid_steps():
+    varlen, padded = SHAPES["varlen"], SHAPES["padded"]
+    lengths = varlen.lengths()
+    assert lengths.shape == (varlen.B,)
+    assert lengths.max() == varlen.T and lengths.min() == 1
+    assert np.all(np.diff(lengths) <= 0)
+    assert padded.lengths() is None
+    assert varlen.flops("training") / padded.flops("training") == pytest.approx(0.5, abs=0.03)
+
+
+def test_parse_shapes_takes_names_tuples_and_all():
+    assert parse_shape("seed") is SHAPES["seed"]
+    assert (parse_shape("7, 2,3,4").T, parse_shape("7,2,3,4").H) == (7, 4)
+    assert [s.name for s in parse_shapes(["seed,small", "3,2,1,1"])] == ["seed", "small", "3,2,1,1"]
+    assert parse_shapes(["all"]) == list(SHAPES.values())
+
+
+@pytest.mark.parametrize("text", ["nonsense", "1,2,3", "0,1,1,1"])
+def test_parse_shape_refuses_what_is_not_a_shape(text):
+    with pytest.raises(ValueError, match="shape"):
+        parse_shape(text)
+
+
+def test_minimum_training_bytes_counts_weights_grads_data_and_saved_gates_and_cells():
+    T, B, I, H = 10, 32, 1, 30
+    weights = 4 * H * (I + H + 2)
+    expected = 4 * (2 * weights + 2 * T * B * I + 2 * T * B * H + T * B * 5 * H)
+    assert minimum_training_bytes(SHAPES["seed"]) == expected
+
+
+@pytest.mark.parametrize("shape", SMALL_CASES, ids=lambda s: s.name)
+@pytest.mark.parametrize("peer", INSTALLED)
+def test_every_peer_computes_the_same_lstm_as_the_reference(peer, shape):
+    expected = peers.build("reference", shape, "inference", threads=1)()
+    got = peers.build(peer, shape, "inference", threads=1)()
+    assert got.shape == (shape.T, shape.B, shape.directions * shape.H)
+    assert np.abs(got - expected).max() / np.abs(expected).max() < RTOL[np.float32]
+
+
+@pytest.mark.parametrize("peer", [p for p in INSTALLED if p in peers.TRAINING_PEERS])
+def test_training_steps_run_forward_and_backward(peer):
+    step = peers.build(peer, SMALL_CASES[-1], "training", threads=1)
+    step()
+    step()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "run.json"
+    status = main(["--shapes", "seed", "--rounds", "1", "--json", str(path), "--quiet"])
+    return status, json.loads(path.read_text())
+
+
+def test_tiny_run_succeeds_and_records_machine_and_settings(tiny_run):
+    status, document = tiny_run
+    assert status == 0
+    machine = document["machine"]
+    for key in ("cpu", "logical_cores", "versions", "blas", "date"):
+        assert machine[key]
+    assert machine["versions"]["numpy"] == np.__version__
+    assert document["settings"]["threads"] == 2
+    assert document["ceiling"]["gflops"] > 0
+
+
+def test_tiny_run_times_every_installed_peer_on_both_works(tiny_run):
+    _, document = tiny_run
+    timed = {(r["work"], r["peer"]) for r in document["results"]}
+    assert timed == ({("inference", p) for p in INSTALLED}
+                     | {("training", p) for p in INSTALLED if p in peers.TRAINING_PEERS})
+    assert document["skipped"] == []
+
+
+def test_tiny_run_results_carry_times_rates_and_memory(tiny_run):
+    _, document = tiny_run
+    for r in document["results"]:
+        assert r["shape"] == "seed" and (r["T"], r["B"], r["I"], r["H"]) == (10, 32, 1, 30)
+        assert len(r["times_ms"]) == 1 and r["median_ms"] == r["times_ms"][0] > 0
+        assert r["gflops"] == pytest.approx(r["flops"] / (r["median_ms"] * 1e6))
+        assert r["ceiling_pct"] == pytest.approx(100 * r["gflops"] / document["ceiling"]["gflops"])
+        if "lstmcore" in INSTALLED:
+            assert r["time_vs_lstmcore"] > 0
+        if r["work"] == "training":
+            assert r["minimum_bytes"] == minimum_training_bytes(SHAPES["seed"])
+            assert r["peak_rss_bytes"] is None or r["peak_rss_bytes"] > 0
+    assert "median ms" in report.results_table(document["results"])
+    assert "peak / minimum" in report.memory_table(document["results"])
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--shapes", "nonsense"], "--shapes"),
+    (["--threads", "0"], "--threads"),
+    (["--rounds", "0"], "--rounds"),
+    (["--peers", "tensorflow"], "--peers"),
+    (["--work", "sleep"], "--work"),
+])
+def test_bad_options_exit_non_zero_naming_the_option(argv, option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code != 0
+    assert option in capsys.readouterr().err
