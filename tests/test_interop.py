@@ -1,6 +1,9 @@
 """Keras, TF1 and PyTorch weight conversion: models agree with each framework's own equations
 (or with torch itself), round trips are exact, and bad weights are refused with errors that name
 them."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.special import expit as sigmoid
@@ -97,6 +100,13 @@ def random_keras(rng, input_size, hidden, num_layers, bidirectional, bias, dtype
                 arrays.append(rng.uniform(-0.5, 0.5, 4 * hidden))
         layers.append([a.astype(dtype) for a in arrays])
     return layers
+
+
+def test_importing_interop_imports_no_framework():
+    code = ("import sys, lstmcore.interop; "
+            "print([m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # --- TensorFlow 1 ---------------------------------------------------------------------------
