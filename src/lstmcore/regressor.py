@@ -114,7 +114,7 @@ class LSTMRegressor:
         from .trainer import predict
 
         if not hasattr(self, "model_"):
-            raise RuntimeError("this LSTMRegressor is not fitted yet; call fit first")
+            raise ValueError("this LSTMRegressor is not fitted yet; call fit first")
         X = self._check_X(X)
         if X.shape[2] != self.n_features_in_:
             raise ValueError(f"X must have {self.n_features_in_} features (shape (N, T, "
