@@ -7,6 +7,8 @@ import os
 import pytest
 from shapes import MARKERS
 
+from lstmcore.bench.run import wait_until_idle
+
 
 def pytest_configure(config):
     for name, help_text in MARKERS.items():
@@ -16,3 +18,9 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def threads():
     return int(os.environ.get("LSTMCORE_BENCH_THREADS", "2"))
+
+
+@pytest.fixture(autouse=True)
+def idle_threads():
+    """Lets the previous case's BLAS and OpenMP threads stop spinning before this one is timed."""
+    wait_until_idle(os.getpid())

@@ -97,9 +97,15 @@ def build_gemm(n, threads):
 
 
 def _lstmcore(shape, work, threads, seed):
+    from threadpoolctl import threadpool_limits
+
     import lstmcore
 
-    lstmcore.set_num_threads(threads)
+    # SciPy's BLAS, which the C core calls, follows threadpoolctl; set_num_threads also covers
+    # any threads of lstmcore's own.
+    threadpool_limits(limits=threads)
+    if hasattr(lstmcore, "set_num_threads"):
+        lstmcore.set_num_threads(threads)
     model = lstmcore.LSTM(shape.I, shape.H, num_layers=shape.num_layers,
                           bidirectional=shape.bidirectional, dtype=np.float32, seed=seed)
     model.load_state_dict(init_params(shape, seed))

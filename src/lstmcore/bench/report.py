@@ -45,6 +45,7 @@ def machine_info():
                   ("internal_api", "version", "architecture", "num_threads", "filepath")}
                  for lib in threadpool_info()],
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -3,7 +3,8 @@
 Each peer runs in a worker process of its own (:mod:`lstmcore.bench.worker`), all with the
 same thread count. For every shape and work the workers are set up one after another, then
 take turns round by round (the starting peer rotating), so slow drift in the machine's speed
-falls on every peer alike; each round runs enough calls to last about ROUND_SECONDS and the
+falls on every peer alike, and each waits until the previous one's threads have gone idle
+(:func:`wait_until_idle`); each round runs enough calls to last about ROUND_SECONDS and the
 median over rounds is reported. The ceiling is NumPy's float32 GEMM rate on CEILING_N² matrices
 at the same thread count, measured the same way at the start of the run.
 """
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from . import peers as peer_table
 from . import report
@@ -23,6 +25,32 @@ CEILING_N = 2048
 # The reference is skipped where one call takes longer than this: it would dominate the run.
 REFERENCE_MAX_SECONDS = 2.0
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _cpu_ticks(pid):
+    """User plus system CPU time of process ``pid`` so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_until_idle(pid, timeout=1.0):
+    """Returns once process ``pid`` has used no CPU for 30 ms (or after ``timeout`` s).
+
+    After a call returns, BLAS and OpenMP threads keep spinning for a while (OpenBLAS about
+    0.1 s) before they sleep; a peer timed meanwhile would share its cores with them.
+    Where /proc is unavailable it waits a fixed 0.2 s instead.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        last, quiet = _cpu_ticks(pid), 0
+        while quiet < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+            now = _cpu_ticks(pid)
+            quiet = quiet + 1 if now == last else 0
+            last = now
+    except OSError:
+        time.sleep(0.2)
 
 
 class WorkerError(RuntimeError):
@@ -58,6 +86,7 @@ class _Worker:
             raise WorkerError(f"worker exited with status {self._process.returncode}: "
                               + " / ".join(tail))
         reply = json.loads(line)
+        wait_until_idle(self._process.pid)
         if "error" in reply:
             raise WorkerError(reply["error"])
         return reply
@@ -204,6 +233,11 @@ def main(argv=None):
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if busy > 0.5:
+        # OpenMP peers (torch) slow down by orders of magnitude when a core is taken.
+        print(f"warning: the machine is busy (load average {busy:.1f}); "
+              "timings may be noisy", file=sys.stderr)
     ceiling = measure_ceiling(args.threads, args.rounds)
     log(f"ceiling: float32 GEMM {CEILING_N}x{CEILING_N}, {args.threads} threads: "
         f"{ceiling['gflops']:.1f} GFLOP/s")
