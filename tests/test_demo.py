@@ -82,3 +82,53 @@ def test_main_refuses_bad_options(argv, capsys):
 def test_make_optimizer_refuses_unknown_names():
     with pytest.raises(ValueError, match="optimizer"):
         demo.make_optimizer("lbfgs", {"w": np.zeros(2)})
+
+
+@pytest.fixture
+def torch_one_thread():
+    """torch at one thread: a second one only adds waiting at these sizes."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+def test_training_follows_a_torch_replica_step_by_step(torch_one_thread):
+    """Model, trainer, loss and Adagrad together against PyTorch, on the demo's batches."""
+    torch = torch_one_thread
+    from lstmcore.data import cos_dataset
+    from lstmcore.model import build_model
+    from lstmcore.trainer import Trainer
+    from tolerances import TOL_TORCH
+
+    data = cos_dataset(train_examples=200)
+    model = build_model(1, demo.HIDDEN_SIZE, init="tf1", seed=0, dtype=np.float64)
+    trainer = Trainer(model, demo.make_optimizer("adagrad", model.parameters()),
+                      batch_size=demo.BATCH_SIZE, seed=0)
+    batches = []
+    forward = model.forward
+    model.forward = lambda x, **kw: (batches.append(x.copy()), forward(x, **kw))[1]
+
+    lstm = torch.nn.LSTM(1, demo.HIDDEN_SIZE, batch_first=True).double()
+    head = torch.nn.Linear(demo.HIDDEN_SIZE, 1).double()
+    state = model.state_dict()
+    lstm.load_state_dict({k[5:]: torch.tensor(v) for k, v in state.items() if k[:5] == "lstm."})
+    head.load_state_dict({k[5:]: torch.tensor(v) for k, v in state.items() if k[:5] == "head."})
+    optimizer = torch.optim.Adagrad([*lstm.parameters(), *head.parameters()], lr=0.1,
+                                    initial_accumulator_value=0.1, eps=0.0)
+    losses = trainer.fit(data.X_train, data.y_train, steps=30).loss
+
+    by_window = {x.tobytes(): i for i, x in enumerate(data.X_train.astype(np.float64))}
+    for step, xb in enumerate(batches):
+        idx = [by_window[x.tobytes()] for x in xb]
+        optimizer.zero_grad()
+        _, (h_n, _) = lstm(torch.tensor(xb))
+        loss = torch.nn.functional.mse_loss(head(h_n[-1]), torch.tensor(
+            data.y_train[idx], dtype=torch.float64))
+        loss.backward()
+        optimizer.step()
+        assert losses[step] == pytest.approx(loss.item(), rel=TOL_TORCH[np.float64])
+    for name, p in [*lstm.named_parameters(prefix="lstm"), *head.named_parameters(prefix="head")]:
+        np.testing.assert_allclose(model.parameters()[name], p.detach().numpy(), rtol=1e-7,
+                                   atol=1e-9, err_msg=name)

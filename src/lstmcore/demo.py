@@ -112,7 +112,8 @@ def _plot(path, data, before, snapshots, after, steps, losses, rmse_before, rmse
                  label=f"after {step} steps (RMSE {_rmse(pred, real):.3f})")
         middle.plot(t, pred[:, 0] - real, color="tab:orange", ls="--", lw=1.2,
                     label=f"after {step} steps")
-        bottom.axvline(step, color="tab:orange", ls="--", lw=1)
+        bottom.axvline(step, color="tab:orange", ls="--", lw=1,
+                       label=f"step {step}: the dashed curves above")
     top.plot(t, after[:, 0], color="tab:blue", lw=1.5,
              label=f"after {steps} steps (RMSE {rmse_after:.3f})")
     top.set_title("Test set: next-sample predictions of cos(x) from the 10 samples before")
@@ -134,6 +135,8 @@ def _plot(path, data, before, snapshots, after, steps, losses, rmse_before, rmse
     bottom.set_xlabel("training step")
     bottom.set_ylabel("loss (log scale)")
     bottom.grid(alpha=0.3, which="both")
+    if snapshots:
+        bottom.legend(loc="upper right", fontsize=9, framealpha=0.9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
