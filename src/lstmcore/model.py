@@ -69,8 +69,9 @@ class SequenceModel:
             h_n = cache.state[0]
             d = self.lstm.num_directions
             dh_n = np.zeros_like(h_n)
-            # feat[:, j*P:(j+1)*P] is h_n[-d + j]: undo the concatenation of directions.
-            dh_n[-d:] = dfeat.reshape(h_n.shape[1], d, h_n.shape[2]).transpose(1, 0, 2)
+            p = h_n.shape[2]
+            for j in range(d):  # feat[:, j*P:(j+1)*P] is h_n[-d + j]
+                dh_n[j - d] = dfeat[:, j * p:(j + 1) * p]
             return self.lstm.backward(None, cache.lstm, dh_n=dh_n)
         if cache.mask is not None:
             dpred = dpred * cache.mask

@@ -152,19 +152,21 @@ class Trainer:
 
         history = History()
         best, best_state, waited = math.inf, None, 0
+        every = per_epoch if epochs is not None else log_every
         bar = self._progress_bar(total)
         for k in range(total):
             if epochs is not None:
                 idx = self._epoch_batch(n, k % per_epoch)
             else:
                 idx = self._stream_batch(n)
-            loss = self._train_step(X[idx], y[idx], None if lengths is None else lengths[idx])
+            # take() gathers rows several times faster than fancy indexing at batch sizes
+            loss = self._train_step(X.take(idx, axis=0), y.take(idx, axis=0),
+                                    None if lengths is None else lengths.take(idx))
             history.loss.append(loss)
             if callback is not None:
                 callback(self.step - 1, loss)
             if bar is not None:
                 bar.update()
-            every = per_epoch if epochs is not None else log_every
             if (k + 1) % every and k + 1 != total:
                 continue
             if bar is not None:
