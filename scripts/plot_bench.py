@@ -3,8 +3,9 @@
     python -m lstmcore bench --shapes all --json bench.json
     python scripts/plot_bench.py bench.json -o docs/bench.png
 
-One panel per work (inference, training step), one line per peer, log-scaled size axis, and
-the run's float32 GEMM ceiling as a dashed line; each point is labelled with its shape name.
+One panel per work (inference, training step), one marker per peer, both axes logarithmic,
+and the run's float32 GEMM ceiling as a dashed line; the first peer's points are labelled
+with their shape names.
 """
 import argparse
 import json
@@ -16,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 PEER_ORDER = ("lstmcore", "torch", "onnxruntime", "reference")
+MARKERS = "o^sDvP"
 WORK_TITLES = {"inference": "inference", "training": "training step (forward + backward)"}
 
 
@@ -31,13 +33,14 @@ def plot(document, title=None):
     peers = sorted({r["peer"] for r in results},
                    key=lambda p: PEER_ORDER.index(p) if p in PEER_ORDER else len(PEER_ORDER))
     for ax, work in zip(axes[0], works):
-        for peer in peers:
+        for marker, peer in zip(MARKERS * len(peers), peers):
             points = sorted((r["flops"], r["gflops"], r["shape"]) for r in results
                             if r["work"] == work and r["peer"] == peer)
             if not points:
                 continue
             flops, gflops, names = zip(*points)
-            ax.plot(flops, gflops, marker="o", label=peer)
+            # Points only: neighbouring sizes are different shapes, not one curve.
+            ax.plot(flops, gflops, marker=marker, linestyle="none", markersize=7, label=peer)
             if peer == peers[0]:
                 for x, y, name in points:
                     ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4),
@@ -45,6 +48,7 @@ def plot(document, title=None):
         ax.axhline(ceiling, color="gray", linestyle="--",
                    label=f"float32 GEMM ceiling ({ceiling:.0f})")
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("flops per call")
         ax.set_title(WORK_TITLES[work])
         ax.grid(True, which="both", alpha=0.3)

@@ -1,5 +1,7 @@
 """The benchmark harness: shapes and flops, the peers computing one LSTM, a tiny run of main()."""
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +137,15 @@ def test_bad_options_exit_non_zero_naming_the_option(argv, option, capsys):
         main(argv)
     assert exit_info.value.code != 0
     assert option in capsys.readouterr().err
+
+
+def test_plot_script_draws_a_png_from_the_json(tiny_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "plot_bench.py"
+    spec = importlib.util.spec_from_file_location("plot_bench", script)
+    plot_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plot_bench)
+    source, png = tmp_path / "run.json", tmp_path / "run.png"
+    source.write_text(json.dumps(tiny_run[1]))
+    assert plot_bench.main([str(source), "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,12 +9,14 @@ median over rounds is reported. The ceiling is NumPy's float32 GEMM rate on CEIL
 at the same thread count, measured the same way at the start of the run.
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 
 from . import peers as peer_table
 from . import report
@@ -71,8 +73,6 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
 
     def ask(self, **request):
-        import json
-
         try:
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
@@ -121,58 +121,63 @@ def measure_ceiling(threads, rounds):
 
 def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
     """Times ``peers`` on one shape and work; returns (results, skipped) as JSON-ready dicts."""
-    from dataclasses import asdict
-
     workers = {peer: _Worker(peer, threads) for peer in peers}
-    results, skipped, setups = [], [], {}
+    skipped, setups = [], {}
+
+    def skip(peer, reason):
+        skipped.append({"shape": shape.name, "work": work, "peer": peer, "reason": reason})
+        log(f"{shape.name:>12} {work:<9} {peer:<11} skipped: {reason}")
+
     try:
         for peer, worker in workers.items():
             try:
                 setup = worker.ask(op="setup", peer=peer, shape=asdict(shape), work=work,
                                    threads=threads, round_seconds=ROUND_SECONDS)
             except WorkerError as err:
-                skipped.append({"shape": shape.name, "work": work, "peer": peer,
-                                "reason": str(err)})
+                skip(peer, str(err))
                 continue
             if peer == "reference" and setup["second_s"] > REFERENCE_MAX_SECONDS:
-                skipped.append({"shape": shape.name, "work": work, "peer": peer,
-                                "reason": f"one call takes {setup['second_s']:.1f} s "
-                                          f"(> {REFERENCE_MAX_SECONDS:g} s)"})
+                skip(peer, f"one call takes {setup['second_s']:.1f} s "
+                           f"(> {REFERENCE_MAX_SECONDS:g} s)")
                 continue
             setups[peer] = setup
-        active = list(setups)
-        seconds = {peer: [] for peer in active}
+        seconds = {peer: [] for peer in setups}
         for r in range(rounds):
-            for peer in active[r % len(active):] + active[:r % len(active)] if active else []:
-                seconds[peer].append(workers[peer].ask(op="run_round")["seconds"])
+            turn = list(seconds)
+            for peer in turn[r % len(turn):] + turn[:r % len(turn)] if turn else []:
+                try:
+                    seconds[peer].append(workers[peer].ask(op="run_round")["seconds"])
+                except WorkerError as err:
+                    del seconds[peer]
+                    skip(peer, str(err))
     finally:
         for worker in workers.values():
             worker.close()
 
-    flops = shape.flops(work)
-    for peer in active:
-        ms = _median_ms(seconds[peer])
-        gflops = flops / (ms * 1e6)
-        results.append({
-            "shape": shape.name, "size": shape.describe(), "T": shape.T, "B": shape.B,
-            "I": shape.I, "H": shape.H, "num_layers": shape.num_layers,
-            "bidirectional": shape.bidirectional, "varlen": shape.varlen,
-            "valid_steps": shape.valid_steps(), "work": work, "peer": peer, "flops": flops,
-            "median_ms": ms, "times_ms": [1e3 * s for s in seconds[peer]],
-            "calls_per_round": setups[peer]["number"], "gflops": gflops,
-            "ceiling_pct": 100 * gflops / ceiling_gflops if ceiling_gflops else None,
-            "peak_rss_bytes": setups[peer]["peak_rss_bytes"],
-            "minimum_bytes": minimum_training_bytes(shape) if work == "training" else None,
-            "libraries": setups[peer]["libraries"],
-        })
+    results = [_result(shape, work, peer, times, setups[peer], ceiling_gflops)
+               for peer, times in seconds.items()]
     base = next((r["median_ms"] for r in results if r["peer"] == "lstmcore"), None)
     for r in results:
         r["time_vs_lstmcore"] = r["median_ms"] / base if base else None
-    for r in results:
         log(f"{shape.name:>12} {work:<9} {r['peer']:<11} {r['median_ms']:10.3f} ms")
-    for s in skipped:
-        log(f"{shape.name:>12} {work:<9} {s['peer']:<11} skipped: {s['reason']}")
     return results, skipped
+
+
+def _result(shape, work, peer, seconds, setup, ceiling_gflops):
+    ms = _median_ms(seconds)
+    gflops = shape.flops(work) / (ms * 1e6)
+    return {
+        "shape": shape.name, "size": shape.describe(), "T": shape.T, "B": shape.B,
+        "I": shape.I, "H": shape.H, "num_layers": shape.num_layers,
+        "bidirectional": shape.bidirectional, "varlen": shape.varlen,
+        "valid_steps": shape.valid_steps(), "work": work, "peer": peer,
+        "flops": shape.flops(work), "median_ms": ms, "times_ms": [1e3 * s for s in seconds],
+        "calls_per_round": setup["number"], "gflops": gflops,
+        "ceiling_pct": 100 * gflops / ceiling_gflops,
+        "peak_rss_bytes": setup["peak_rss_bytes"],
+        "minimum_bytes": minimum_training_bytes(shape) if work == "training" else None,
+        "libraries": setup["libraries"],
+    }
 
 
 def _parser():
