@@ -130,17 +130,12 @@ def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
 
     try:
         for peer, worker in workers.items():
+            limit = {"max_seconds": REFERENCE_MAX_SECONDS} if peer == "reference" else {}
             try:
-                setup = worker.ask(op="setup", peer=peer, shape=asdict(shape), work=work,
-                                   threads=threads, round_seconds=ROUND_SECONDS)
+                setups[peer] = worker.ask(op="setup", peer=peer, shape=asdict(shape), work=work,
+                                          threads=threads, round_seconds=ROUND_SECONDS, **limit)
             except WorkerError as err:
                 skip(peer, str(err))
-                continue
-            if peer == "reference" and setup["second_s"] > REFERENCE_MAX_SECONDS:
-                skip(peer, f"one call takes {setup['second_s']:.1f} s "
-                           f"(> {REFERENCE_MAX_SECONDS:g} s)")
-                continue
-            setups[peer] = setup
         seconds = {peer: [] for peer in setups}
         for r in range(rounds):
             turn = list(seconds)

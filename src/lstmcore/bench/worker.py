@@ -4,7 +4,8 @@
 overlaps with the other workers'), then answers requests one line each:
 
 - ``{"op": "setup", "peer", "shape", "work", "threads", "round_seconds"}`` builds the step,
-  runs it once as a warm-up and once more to size a round; replies with ``first_s``,
+  runs it once as a warm-up and once more to size a round (unless the first call took longer
+  than an optional ``max_seconds``, an error); replies with ``first_s``,
   ``second_s``, ``number`` (calls per round), the peak RSS of the first call and the BLAS
   libraries loaded. ``"peer": "gemm"`` with ``"n"`` sets up the GEMM ceiling instead.
 - ``{"op": "run_round"}`` runs one round and replies ``{"seconds": per-call time}``.
@@ -93,6 +94,8 @@ class Worker:
             self.step = peers.build(request["peer"], shape, request["work"], threads)
         first = _timed(self.step, 1)
         peak = None if baseline is None else _status_kib("VmHWM") * 1024 - baseline
+        if first > request.get("max_seconds", math.inf):
+            raise TimeoutError(f"one call takes {first:.1f} s (> {request['max_seconds']:g} s)")
         second = _timed(self.step, 1)
         self.number = max(1, math.ceil(request["round_seconds"] / second))
         return {"first_s": first, "second_s": second, "number": self.number,
