@@ -131,6 +131,7 @@ def test_tiny_run_results_carry_times_rates_and_memory(tiny_run):
     (["--rounds", "0"], "--rounds"),
     (["--peers", "tensorflow"], "--peers"),
     (["--work", "sleep"], "--work"),
+    (["--json", "/no/such/directory/run.json"], "--json"),
 ])
 def test_bad_options_exit_non_zero_naming_the_option(argv, option, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -192,6 +192,12 @@ def _parser():
                              "installed" % ", ".join(peer_table.PEERS))
     parser.add_argument("--json", metavar="PATH", help="write results and machine info here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.epilog = (
+        "Columns: median ms over rounds; GFLOP/s from 2*T*B*(I+H)*4H flops a layer and "
+        "direction forward, 3x for a training step; % ceiling of NumPy's float32 GEMM rate; "
+        "x lstmcore = peer time / lstmcore time (above 1: lstmcore is faster). Peak RSS: "
+        "the high-water mark of a fresh worker process over building the model and one "
+        "training step, against weights + grads + saved activations + inputs/outputs.")
     return parser
 
 
@@ -224,6 +230,8 @@ def main(argv=None):
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json: no directory for {args.json!r}")
     peers = _chosen_peers(parser, args.peers)
     if not peers:
         parser.error("--peers: none of the peers is installed")
