@@ -4,10 +4,11 @@
 overlaps with the other workers'), then answers requests one line each:
 
 - ``{"op": "setup", "peer", "shape", "work", "threads", "round_seconds"}`` builds the step,
-  runs it once as a warm-up and once more to size a round (unless the first call took longer
-  than an optional ``max_seconds``, an error); replies with ``first_s``,
-  ``second_s``, ``number`` (calls per round), the peak RSS of the first call and the BLAS
-  libraries loaded. ``"peer": "gemm"`` with ``"n"`` sets up the GEMM ceiling instead.
+  runs it once as a warm-up, then as many times as fill ``round_seconds`` to size a round
+  (unless the first call took longer than an optional ``max_seconds``, an error); replies
+  with ``first_s``, ``warm_s`` (the mean warm call), ``number`` (calls per round), the
+  peak RSS of the first call and the BLAS libraries loaded. ``"peer": "gemm"`` with ``"n"``
+  sets up the GEMM ceiling instead.
 - ``{"op": "run_round"}`` runs one round and replies ``{"seconds": per-call time}``.
 
 Peak memory: Linux's per-process high-water mark (VmHWM) is reset through
@@ -96,9 +97,14 @@ class Worker:
         peak = None if baseline is None else _status_kib("VmHWM") * 1024 - baseline
         if first > request.get("max_seconds", math.inf):
             raise TimeoutError(f"one call takes {first:.1f} s (> {request['max_seconds']:g} s)")
-        second = _timed(self.step, 1)
-        self.number = max(1, math.ceil(request["round_seconds"] / second))
-        return {"first_s": first, "second_s": second, "number": self.number,
+        # A round is as many calls as fill round_seconds once warm: one slow call (another
+        # process taking the core) then shortens a round rather than making it single-call.
+        self.number, start = 0, time.perf_counter()
+        while self.number == 0 or time.perf_counter() - start < request["round_seconds"]:
+            self.step()
+            self.number += 1
+        warm = (time.perf_counter() - start) / self.number
+        return {"first_s": first, "warm_s": warm, "number": self.number,
                 "peak_rss_bytes": peak, "libraries": _libraries()}
 
     def run_round(self, request):
