@@ -55,7 +55,8 @@ def init_params(shape, seed=0):
             sizes = {"weight_ih": (G, in_size), "weight_hh": (G, shape.H),
                      "bias_ih": (G,), "bias_hh": (G,)}
             for name, size in sizes.items():
-                params[f"{name}_l{layer}{suffix}"] = rng.uniform(-bound, bound, size).astype(np.float32)
+                params[f"{name}_l{layer}{suffix}"] = rng.uniform(-bound, bound, size).astype(
+                    np.float32)
     return params
 
 

@@ -48,11 +48,9 @@ class Shape:
         Padding steps of a variable-length batch are not counted: they are no useful work."""
         if work not in WORKS:
             raise ValueError(f"work must be one of {WORKS}, got {work!r}")
-        D = self.directions
-        forward = sum(
-            D * 2 * self.valid_steps() * ((self.I if layer == 0 else D * self.H) + self.H) * 4 * self.H
-            for layer in range(self.num_layers)
-        )
+        D, H, rows = self.directions, self.H, self.valid_steps()
+        forward = sum(D * 2 * rows * ((self.I if layer == 0 else D * H) + H) * 4 * H
+                      for layer in range(self.num_layers))
         return forward if work == "inference" else 3 * forward
 
     def describe(self):
