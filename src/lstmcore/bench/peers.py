@@ -10,6 +10,7 @@ backward, giving dx and every weight gradient, and returns nothing.
 import importlib.util
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 PEERS = ("lstmcore", "reference", "torch", "onnxruntime")
 # ONNX Runtime's LSTM operator has no backward: it is an inference peer only.
@@ -87,8 +88,6 @@ def build(peer, shape, work, threads, seed=0):
 
 def build_gemm(n, threads):
     """The ceiling: float32 C = A @ B on (n, n) matrices through NumPy; 2·n³ flops a call."""
-    from threadpoolctl import threadpool_limits
-
     threadpool_limits(limits=threads)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -98,8 +97,6 @@ def build_gemm(n, threads):
 
 
 def _lstmcore(shape, work, threads, seed):
-    from threadpoolctl import threadpool_limits
-
     import lstmcore
 
     # SciPy's BLAS, which the C core calls, follows threadpoolctl; set_num_threads also covers
@@ -122,17 +119,13 @@ def _lstmcore(shape, work, threads, seed):
 
 
 def _reference(shape, work, threads, seed):
-    from threadpoolctl import threadpool_limits
-
     from lstmcore import reference
 
     threadpool_limits(limits=threads)
     params = init_params(shape, seed)
     x, dy = make_inputs(shape, seed)
-    lengths = shape.lengths()
-    options = {"num_layers": shape.num_layers, "bidirectional": shape.bidirectional}
-    if lengths is not None:
-        options["lengths"] = lengths
+    options = {"num_layers": shape.num_layers, "bidirectional": shape.bidirectional,
+               "lengths": shape.lengths()}
     if work == "inference":
         return lambda: reference.forward(params, x, **options)[0]
 
