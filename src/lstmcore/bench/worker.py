@@ -25,7 +25,10 @@ import sys
 import time
 
 import numpy as np
+from scipy.linalg import blas
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from . import peers
 from .shapes import Shape
 
 
@@ -51,9 +54,6 @@ def _reset_peak_rss():
 def _warm_blas(threads):
     """Touches NumPy's and SciPy's BLAS once so their thread pools and buffers exist
     before the memory baseline: they belong to the libraries, not to the step."""
-    from scipy.linalg import blas
-    from threadpoolctl import threadpool_limits
-
     threadpool_limits(limits=threads)
     a = np.ones((256, 256), dtype=np.float32)
     np.matmul(a, a)
@@ -61,8 +61,6 @@ def _warm_blas(threads):
 
 
 def _libraries():
-    from threadpoolctl import threadpool_info
-
     return [{key: lib.get(key) for key in ("internal_api", "version", "num_threads", "filepath")}
             for lib in threadpool_info()]
 
@@ -82,8 +80,6 @@ class Worker:
         self.number = 1
 
     def setup(self, request):
-        from . import peers
-
         threads = request["threads"]
         _warm_blas(threads)
         gc.collect()
