@@ -6,8 +6,11 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 # -O3 vectorises the gate loops; no -ffast-math, so NaN and Inf propagate as IEEE says.
-# -fno-math-errno only stops libm calls from setting errno, which nothing reads.
-compile_args = ["-O3", "-std=c11", "-fno-math-errno"]
+# -fno-math-errno only stops libm calls from setting errno, which nothing reads, and
+# -fno-trapping-math lets the NaN-preserving clamps of lstm_math.h become vector selects (it
+# gives up FP exception flags, which nothing reads either). -std=c11 keeps FMA contraction
+# off, so every CPU computes the same bits.
+compile_args = ["-O3", "-std=c11", "-fno-math-errno", "-fno-trapping-math"]
 if sys.platform == "win32":
     compile_args = ["/O2"]
 # Opt-in for local builds tuned to this CPU; wheels must run on any x86-64.

@@ -35,52 +35,132 @@ static void FN(gemm)(const lstm_blas *blas, char ta, char tb, int m, int n, int 
                      &ldc);
 }
 
-/* One row of gates, forward: a holds the pre-activations without bias and receives the
- * activated i, f, g, o; c holds c_{t-1} and receives c_t; out receives r = o * tanh(c_t). */
-static inline void FN(gates_forward_row)(REAL *restrict a, REAL *restrict c, REAL *restrict out,
-                                         const REAL *restrict bias, int H)
+/* The gate passes: one fused, vectorisable loop over the rows of a step. On x86-64 with GCC or
+ * Clang they are compiled for AVX-512, AVX2 and the baseline and picked at run time; the
+ * arithmetic is the same in every variant (no FMA contraction under -std=c11), so results do
+ * not depend on the CPU's vector width. */
+#ifndef LSTM_KERNEL
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && !defined(LSTM_NO_TARGET_CLONES)
+#define LSTM_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef LSTM_KERNEL
+#define LSTM_KERNEL
+#endif
+#endif
+
+/* The gate loops run over blocks of LSTM_BLOCK hidden units: a fixed trip count vectorises at
+ * every vector width with no scalar remainder, and a hidden size that is not a multiple of the
+ * block gets its last block through a zero-padded copy (H = 30 would otherwise run half its
+ * units in scalar code). In a block, gate q of unit j is at a[q * s + j]. */
+#ifndef LSTM_BLOCK
+#define LSTM_BLOCK 16
+#endif
+
+/* Forward of one block. a holds the pre-activations without bias and receives the activated
+ * i, f, g, o; bias holds b_ih + b_hh with the gates sb apart; c holds c_{t-1} and receives
+ * c_t; out receives r = o * tanh(c_t). */
+LSTM_INLINE void FN(forward_block)(REAL *restrict a, size_t s, const REAL *restrict bias,
+                                   size_t sb, REAL *restrict c, REAL *restrict out)
 {
-    for (int j = 0; j < H; j++) {
+    for (int j = 0; j < LSTM_BLOCK; j++) {
         REAL i = FN(lstm_sigmoid)(a[j] + bias[j]);
-        REAL f = FN(lstm_sigmoid)(a[H + j] + bias[H + j]);
-        REAL g = FN(lstm_tanh)(a[2 * H + j] + bias[2 * H + j]);
-        REAL o = FN(lstm_sigmoid)(a[3 * H + j] + bias[3 * H + j]);
+        REAL f = FN(lstm_sigmoid)(a[s + j] + bias[sb + j]);
+        REAL g = FN(lstm_tanh)(a[2 * s + j] + bias[2 * sb + j]);
+        REAL o = FN(lstm_sigmoid)(a[3 * s + j] + bias[3 * sb + j]);
         REAL cn = f * c[j] + i * g;
         a[j] = i;
-        a[H + j] = f;
-        a[2 * H + j] = g;
-        a[3 * H + j] = o;
+        a[s + j] = f;
+        a[2 * s + j] = g;
+        a[3 * s + j] = o;
         c[j] = cn;
         out[j] = o * FN(lstm_tanh)(cn);
     }
 }
 
-/* One row of gates, backward. a holds the activated i, f, g, o and receives their
- * pre-activation gradients; cell holds c_t (and receives r_t = o * tanh(c_t) when save_r, for
- * dW_hr); c_prev is c_{t-1} (NULL: zeros); dr is dL/dr_t; dc holds dL/dc_t from the step
- * after and receives dL/dc_{t-1}. */
-static inline void FN(gates_backward_row)(REAL *restrict a, REAL *restrict cell,
-                                          const REAL *restrict c_prev, const REAL *restrict dr,
-                                          REAL *restrict dc, int save_r, int H)
+/* Backward of one block. a holds the activated i, f, g, o and receives their pre-activation
+ * gradients; cell holds c_t and receives r_t = o * tanh(c_t) when save_r (for dW_hr); c_prev is
+ * c_{t-1}; dr is dL/dr_t; dc holds dL/dc_t from the step after and receives dL/dc_{t-1}. */
+LSTM_INLINE void FN(backward_block)(REAL *restrict a, size_t s, REAL *restrict cell,
+                                    const REAL *restrict c_prev, const REAL *restrict dr,
+                                    REAL *restrict dc, int save_r)
 {
-    for (int j = 0; j < H; j++) {
-        REAL i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+    for (int j = 0; j < LSTM_BLOCK; j++) {
+        REAL i = a[j], f = a[s + j], g = a[2 * s + j], o = a[3 * s + j];
         REAL tc = FN(lstm_tanh)(cell[j]);
-        REAL cp = c_prev ? c_prev[j] : 0;
         /* r = o * tanh(c) */
         REAL d_o = dr[j] * tc;
         REAL d_c = dc[j] + dr[j] * o * (1 - tc * tc);
         /* c = f * c_prev + i * g */
         REAL d_i = d_c * g;
         REAL d_g = d_c * i;
-        REAL d_f = d_c * cp;
+        REAL d_f = d_c * c_prev[j];
         dc[j] = d_c * f;
         /* i, f, o = sigmoid(a): s' = s (1 - s);  g = tanh(a): t' = 1 - t^2 */
         a[j] = d_i * i * (1 - i);
-        a[H + j] = d_f * f * (1 - f);
-        a[2 * H + j] = d_g * (1 - g * g);
-        a[3 * H + j] = d_o * o * (1 - o);
+        a[s + j] = d_f * f * (1 - f);
+        a[2 * s + j] = d_g * (1 - g * g);
+        a[3 * s + j] = d_o * o * (1 - o);
         if (save_r) cell[j] = o * tc;
+    }
+}
+
+/* Forward over the b rows of a step. a (b, G) pre-activations -> activated gates; c (b, H)
+ * c_{t-1} -> c_t, also copied to c_save (b, H) unless NULL; out (b, ld_out) receives r. */
+static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
+                                          REAL *restrict out, int ld_out, REAL *restrict c_save,
+                                          const REAL *restrict bias, int b, int H)
+{
+    const size_t G = 4 * (size_t)H;
+    const int full = H - H % LSTM_BLOCK;
+    for (int r = 0; r < b; r++) {
+        REAL *ar = a + r * G, *cr = c + (size_t)r * H, *outr = out + (size_t)r * ld_out;
+        for (int j = 0; j < full; j += LSTM_BLOCK)
+            FN(forward_block)(ar + j, H, bias + j, H, cr + j, outr + j);
+        if (full < H) {
+            const int n = H - full;
+            REAL ta[4 * LSTM_BLOCK] = {0}, tb[4 * LSTM_BLOCK] = {0};
+            REAL tc[LSTM_BLOCK] = {0}, tout[LSTM_BLOCK];
+            for (int q = 0; q < 4; q++) {
+                memcpy(ta + q * LSTM_BLOCK, ar + q * H + full, n * sizeof(REAL));
+                memcpy(tb + q * LSTM_BLOCK, bias + q * H + full, n * sizeof(REAL));
+            }
+            memcpy(tc, cr + full, n * sizeof(REAL));
+            FN(forward_block)(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
+            for (int q = 0; q < 4; q++)
+                memcpy(ar + q * H + full, ta + q * LSTM_BLOCK, n * sizeof(REAL));
+            memcpy(cr + full, tc, n * sizeof(REAL));
+            memcpy(outr + full, tout, n * sizeof(REAL));
+        }
+        if (c_save) memcpy(c_save + (size_t)r * H, cr, (size_t)H * sizeof(REAL));
+    }
+}
+
+/* Backward over one row: a (G) activated gates -> their gradients; cell (H) c_t (-> r_t when
+ * save_r); c_prev (H) or NULL for zeros; dr (H); dc (H) dL/dc_t -> dL/dc_{t-1}. */
+static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell,
+                                           const REAL *restrict c_prev, const REAL *restrict dr,
+                                           REAL *restrict dc, int save_r, int H)
+{
+    const REAL zeros[LSTM_BLOCK] = {0};
+    const int full = H - H % LSTM_BLOCK;
+    for (int j = 0; j < full; j += LSTM_BLOCK)
+        FN(backward_block)(a + j, H, cell + j, c_prev ? c_prev + j : zeros, dr + j, dc + j,
+                           save_r);
+    if (full < H) {
+        const int n = H - full;
+        REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
+        REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
+        for (int q = 0; q < 4; q++) memcpy(ta + q * LSTM_BLOCK, a + q * H + full, n * sizeof(REAL));
+        memcpy(tcell, cell + full, n * sizeof(REAL));
+        if (c_prev) memcpy(tcp, c_prev + full, n * sizeof(REAL));
+        memcpy(tdr, dr + full, n * sizeof(REAL));
+        memcpy(tdc, dc + full, n * sizeof(REAL));
+        FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
+        for (int q = 0; q < 4; q++) memcpy(a + q * H + full, ta + q * LSTM_BLOCK, n * sizeof(REAL));
+        memcpy(cell + full, tcell, n * sizeof(REAL));
+        memcpy(dc + full, tdc, n * sizeof(REAL));
     }
 }
 
@@ -156,12 +236,8 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         if (s > 0 || h0) FN(gemm)(blas, 'N', 'T', b, G, Ph, 1, h_n, Ph, w->w_hh, Ph, 1, a, G);
 
         REAL *out = P > 0 ? rows_r : y + off_t * (size_t)ldy;
-        const int ld_out = P > 0 ? H : ldy;
-        for (int r = 0; r < b; r++) {
-            FN(gates_forward_row)(a + (size_t)r * G, c_n + (size_t)r * H, out + (size_t)r * ld_out,
-                                  bias, H);
-            if (training) memcpy(cells + (off_t + r) * (size_t)H, c_n + (size_t)r * H, (size_t)H * sizeof(REAL));
-        }
+        FN(gates_forward)(a, c_n, out, P > 0 ? H : ldy, training ? cells + off_t * H : NULL,
+                          bias, b, H);
         /* h = r W_hr^T */
         if (P > 0) FN(gemm)(blas, 'N', 'T', b, P, H, 1, rows_r, H, w->w_hr, H, 0, y + off_t * (size_t)ldy, ldy);
         for (int r = 0; r < b; r++)
@@ -273,7 +349,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
             const REAL *c_prev = r < b_before ? c_before + (size_t)r * H
                                  : c0         ? c0 + (size_t)r * H
                                               : NULL;
-            FN(gates_backward_row)(gates + (off_t + r) * (size_t)G, cells + (off_t + r) * (size_t)H,
+            FN(gates_backward)(gates + (off_t + r) * (size_t)G, cells + (off_t + r) * (size_t)H,
                                    c_prev, d_r + (size_t)r * H, dc + (size_t)r * H, P > 0, H);
         }
         /* a = ... + h_{t-1} W_hh^T */

@@ -285,3 +285,24 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
                                        &w64, &d)
     if status != 0:
         _raise_status(status)
+
+
+cdef extern from "lstm_math.h" nogil:
+    float lstm_sigmoid_f32(float v)
+    float lstm_tanh_f32(float v)
+
+
+def gate_math_f32(const float[::1] v, str name):
+    """The C core's float32 sigmoid or tanh over ``v`` (1-D): exposed to test their accuracy."""
+    out = np.empty(v.shape[0], np.float32)
+    cdef float[::1] o = out
+    cdef Py_ssize_t k
+    if name == "sigmoid":
+        for k in range(v.shape[0]):
+            o[k] = lstm_sigmoid_f32(v[k])
+    elif name == "tanh":
+        for k in range(v.shape[0]):
+            o[k] = lstm_tanh_f32(v[k])
+    else:
+        raise ValueError(f"name must be 'sigmoid' or 'tanh', got {name!r}")
+    return out
