@@ -18,6 +18,7 @@ peak is VmHWM minus that baseline. It counts the pages actually touched: weights
 inputs, outputs, the training cache and any workspace, as the operating system sees them.
 """
 import gc
+import importlib
 import json
 import math
 import os
@@ -114,7 +115,7 @@ def main(argv=None):
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     if argv and argv[0] in ("torch", "onnxruntime"):
-        __import__(argv[0])
+        importlib.import_module(argv[0])
     worker = Worker()
     for line in sys.stdin:
         request = json.loads(line)
