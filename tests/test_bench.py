@@ -85,13 +85,14 @@ def test_training_steps_run_forward_and_backward(peer):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bench") / "run.json"
-    status = main(["--shapes", "seed", "--rounds", "1", "--json", str(path), "--quiet"])
-    return status, json.loads(path.read_text())
+    folder = tmp_path_factory.mktemp("bench")
+    status = main(["--shapes", "seed", "--rounds", "1", "--json", str(folder / "run.json"),
+                   "--markdown", str(folder / "run.md"), "--quiet"])
+    return status, json.loads((folder / "run.json").read_text()), (folder / "run.md").read_text()
 
 
 def test_tiny_run_succeeds_and_records_machine_and_settings(tiny_run):
-    status, document = tiny_run
+    status, document, _ = tiny_run
     assert status == 0
     machine = document["machine"]
     for key in ("cpu", "logical_cores", "versions", "blas", "date"):
@@ -102,7 +103,7 @@ def test_tiny_run_succeeds_and_records_machine_and_settings(tiny_run):
 
 
 def test_tiny_run_times_every_installed_peer_on_both_works(tiny_run):
-    _, document = tiny_run
+    _, document, _ = tiny_run
     timed = {(r["work"], r["peer"]) for r in document["results"]}
     assert timed == ({("inference", p) for p in INSTALLED}
                      | {("training", p) for p in INSTALLED if p in peers.TRAINING_PEERS})
@@ -110,7 +111,7 @@ def test_tiny_run_times_every_installed_peer_on_both_works(tiny_run):
 
 
 def test_tiny_run_results_carry_times_rates_and_memory(tiny_run):
-    _, document = tiny_run
+    _, document, _ = tiny_run
     for r in document["results"]:
         assert r["shape"] == "seed" and (r["T"], r["B"], r["I"], r["H"]) == (10, 32, 1, 30)
         assert len(r["times_ms"]) == 1 and r["median_ms"] == r["times_ms"][0] > 0
@@ -125,6 +126,14 @@ def test_tiny_run_results_carry_times_rates_and_memory(tiny_run):
     assert "peak / minimum" in report.memory_table(document["results"])
 
 
+def test_tiny_run_writes_markdown_tables_with_the_machine(tiny_run):
+    _, document, text = tiny_run
+    assert document["machine"]["cpu"] in text
+    assert "| shape | size | work | peer | median ms |" in text
+    assert text.count("| seed |") == len(document["results"]) + sum(
+        r["work"] == "training" for r in document["results"])
+
+
 @pytest.mark.parametrize("argv, option", [
     (["--shapes", "nonsense"], "--shapes"),
     (["--threads", "0"], "--threads"),
@@ -132,6 +141,7 @@ def test_tiny_run_results_carry_times_rates_and_memory(tiny_run):
     (["--peers", "tensorflow"], "--peers"),
     (["--work", "sleep"], "--work"),
     (["--json", "/no/such/directory/run.json"], "--json"),
+    (["--markdown", "/no/such/directory/run.md"], "--markdown"),
 ])
 def test_bad_options_exit_non_zero_naming_the_option(argv, option, capsys):
     with pytest.raises(SystemExit) as exit_info:

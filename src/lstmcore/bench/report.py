@@ -54,32 +54,87 @@ def _format(value, spec):
     return "-" if value is None else format(value, spec)
 
 
-def results_table(results):
+def results_table(results, markdown=False):
     """One line per (shape, work, peer): median ms, GFLOP/s, % of ceiling, time / lstmcore."""
     header = ("shape", "size", "work", "peer", "median ms", "GFLOP/s", "% ceiling",
               "x lstmcore")
     rows = [(r["shape"], r["size"], r["work"], r["peer"], _format(r["median_ms"], ".3f"),
              _format(r["gflops"], ".2f"), _format(r["ceiling_pct"], ".1f"),
              _format(r["time_vs_lstmcore"], ".2f")) for r in results]
-    return _table(header, rows, right_from=4)
+    return _table(header, rows, 4, markdown)
 
 
-def memory_table(results):
-    """Peak RSS of a training step against the minimum it could use, per peer."""
+def memory_table(results, markdown=False):
+    """Peak RSS of a training step against the minimum it could use, per peer; "" if none."""
     header = ("shape", "peer", "peak RSS MB", "minimum MB", "peak / minimum")
     rows = [(r["shape"], r["peer"], _format(_mb(r["peak_rss_bytes"]), ".1f"),
              _format(_mb(r["minimum_bytes"]), ".1f"),
              _format(r["peak_rss_bytes"] / r["minimum_bytes"]
                      if r["peak_rss_bytes"] is not None else None, ".2f"))
             for r in results if r["work"] == "training"]
-    return _table(header, rows, right_from=2) if rows else ""
+    return _table(header, rows, 2, markdown) if rows else ""
+
+
+_MEMORY_NOTE = ("peak RSS of one training step in a fresh process (VmHWM above the baseline "
+                "after imports); minimum = weights + grads + saved gates and cells + x, y, dy, dx")
+
+
+def text(document):
+    """What the bench command prints: a summary line, the tables, the skipped peers."""
+    machine, ceiling, settings = document["machine"], document["ceiling"], document["settings"]
+    lines = [f"{machine['cpu']}, {machine['usable_cores']} cores, {settings['threads']} threads, "
+             f"{settings['rounds']} rounds; ceiling {ceiling['gflops']:.1f} GFLOP/s (float32 "
+             f"GEMM {ceiling['n']}x{ceiling['n']}); x lstmcore = peer time / lstmcore time",
+             results_table(document["results"])]
+    memory = memory_table(document["results"])
+    if memory:
+        lines += ["", _MEMORY_NOTE, memory]
+    lines += [f"skipped: {s['shape']} {s['work']} {s['peer']}: {s['reason']}"
+              for s in document["skipped"]]
+    return "\n".join(lines)
+
+
+def markdown(document):
+    """The machine, the settings and the tables as a Markdown section for BENCHMARKS.md."""
+    machine, ceiling, settings = document["machine"], document["ceiling"], document["settings"]
+    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items()
+                         if version)
+    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']}) "
+                     f"{lib['filepath'].rsplit('/', 1)[-1]}" for lib in machine["blas"])
+    lines = [
+        f"Run {machine['date']}: `python -m lstmcore bench {' '.join(settings['argv'])}`".rstrip(),
+        "",
+        f"- Machine: {machine['cpu']}, {machine['usable_cores']} usable cores "
+        f"({machine['logical_cores']} logical), {machine['platform']}, Python {machine['python']}",
+        f"- Packages: {versions}",
+        f"- BLAS: {blas}",
+        f"- {settings['threads']} threads for every peer; medians over {settings['rounds']} "
+        f"rounds, peers taking turns, each in its own process",
+        f"- Ceiling: float32 GEMM {ceiling['n']}x{ceiling['n']} through NumPy, "
+        f"{ceiling['gflops']:.1f} GFLOP/s",
+        "",
+        "x lstmcore = peer time / lstmcore time (above 1: lstmcore is faster).",
+        "",
+        results_table(document["results"], markdown=True),
+    ]
+    memory = memory_table(document["results"], markdown=True)
+    if memory:
+        lines += ["", _MEMORY_NOTE[0].upper() + _MEMORY_NOTE[1:] + ".", "", memory]
+    if document["skipped"]:
+        lines += [""] + [f"- skipped: {s['shape']} {s['work']} {s['peer']}: {s['reason']}"
+                         for s in document["skipped"]]
+    return "\n".join(lines) + "\n"
 
 
 def _mb(size):
     return None if size is None else size / 2**20
 
 
-def _table(header, rows, right_from):
+def _table(header, rows, right_from, markdown):
+    """Aligned plain text, or a Markdown table; columns from ``right_from`` on are numbers."""
+    if markdown:
+        rule = ["---:" if k >= right_from else "---" for k in range(len(header))]
+        return "\n".join("| " + " | ".join(map(str, row)) + " |" for row in [header, rule, *rows])
     widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
 
     def line(row):

@@ -191,6 +191,8 @@ def _parser():
                         help="some of %s (comma- or space-separated); default: every one "
                              "installed" % ", ".join(peer_table.PEERS))
     parser.add_argument("--json", metavar="PATH", help="write results and machine info here")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="write the machine and the tables as Markdown (for BENCHMARKS.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.epilog = (
         "Columns: median ms over rounds; GFLOP/s from 2*T*B*(I+H)*4H flops a layer and "
@@ -230,8 +232,9 @@ def main(argv=None):
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        parser.error(f"--json: no directory for {args.json!r}")
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            parser.error(f"{option}: no directory for {path!r}")
     peers = _chosen_peers(parser, args.peers)
     if not peers:
         parser.error("--peers: none of the peers is installed")
@@ -259,23 +262,17 @@ def main(argv=None):
                 results += done
                 skipped += missed
 
-    machine = report.machine_info()
-    print(f"{machine['cpu']}, {machine['usable_cores']} cores, {args.threads} threads, "
-          f"{args.rounds} rounds; ceiling {ceiling['gflops']:.1f} GFLOP/s "
-          f"(float32 GEMM {CEILING_N}x{CEILING_N}); x lstmcore = peer time / lstmcore time")
-    print(report.results_table(results))
-    memory = report.memory_table(results)
-    if memory:
-        print("\npeak RSS of one training step in a fresh process (VmHWM above the baseline "
-              "after imports)")
-        print(memory)
-    for s in skipped:
-        print(f"skipped: {s['shape']} {s['work']} {s['peer']}: {s['reason']}")
+    document = {
+        "machine": report.machine_info(),
+        "settings": {"argv": list(sys.argv[1:] if argv is None else argv),
+                     "threads": args.threads, "rounds": args.rounds, "peers": peers,
+                     "works": list(works), "round_seconds": ROUND_SECONDS,
+                     "reference_max_seconds": REFERENCE_MAX_SECONDS},
+        "ceiling": ceiling, "results": results, "skipped": skipped}
+    print(report.text(document))
     if args.json:
-        report.write_json(args.json, {
-            "machine": machine,
-            "settings": {"threads": args.threads, "rounds": args.rounds, "peers": peers,
-                         "works": list(works), "round_seconds": ROUND_SECONDS,
-                         "reference_max_seconds": REFERENCE_MAX_SECONDS},
-            "ceiling": ceiling, "results": results, "skipped": skipped})
+        report.write_json(args.json, document)
+    if args.markdown:
+        with open(args.markdown, "w") as out:
+            out.write(report.markdown(document))
     return 0 if results else 1
