@@ -244,11 +244,12 @@ def main(argv=None):
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if busy > 0.5:
+    # Taken before the run, so the date and the load average describe the machine as found.
+    machine = report.machine_info()
+    if machine["load_average"] and machine["load_average"][0] > 0.5:
         # OpenMP peers (torch) slow down by orders of magnitude when a core is taken.
-        print(f"warning: the machine is busy (load average {busy:.1f}); "
-              "timings may be noisy", file=sys.stderr)
+        print(f"warning: the machine is busy (load average {machine['load_average'][0]:.1f});"
+              " timings may be noisy", file=sys.stderr)
     ceiling = measure_ceiling(args.threads, args.rounds)
     log(f"ceiling: float32 GEMM {CEILING_N}x{CEILING_N}, {args.threads} threads: "
         f"{ceiling['gflops']:.1f} GFLOP/s")
@@ -263,7 +264,7 @@ def main(argv=None):
                 skipped += missed
 
     document = {
-        "machine": report.machine_info(),
+        "machine": machine,
         "settings": {"argv": list(sys.argv[1:] if argv is None else argv),
                      "threads": args.threads, "rounds": args.rounds, "peers": peers,
                      "works": list(works), "round_seconds": ROUND_SECONDS,
