@@ -1,9 +1,14 @@
 """Argument checks shared by the public API: each error names the argument and what it needs."""
+import functools
 import numbers
+import os
 
 import numpy as np
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# The C core hands every size to BLAS as a 32-bit int (Fortran's INTEGER).
+BLAS_INT_MAX = 2**31 - 1
 
 
 def float_dtype(name, dtype):
@@ -17,11 +22,12 @@ def float_dtype(name, dtype):
     return dt.type
 
 
-def as_float_array(name, value, dtype):
-    """An array of floating-point values converted to ``dtype``.
+def float_array(name, value):
+    """``value`` as an array of floating-point values, not yet converted.
 
-    Float16/32/64 input is converted; booleans, integers, complex numbers, strings and
-    objects are refused with a TypeError, since silently reading them as floats hides bugs.
+    Booleans, integers, complex numbers, strings and objects are refused with a TypeError,
+    since silently reading them as floats hides bugs. Shapes can be checked on the result
+    before a conversion copies it (a broadcast view may stand for more memory than exists).
     """
     try:
         arr = np.asarray(value)
@@ -29,14 +35,58 @@ def as_float_array(name, value, dtype):
         raise TypeError(f"{name} must be an array of floats: {exc}") from None
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} must hold floating-point values, got dtype {arr.dtype}")
-    return arr.astype(dtype, copy=False)
+    return arr
 
 
-def check_int(name, value, minimum=None):
-    """A Python or NumPy integer (not a bool) no smaller than ``minimum``."""
+def as_float_array(name, value, dtype):
+    """An array of floating-point values converted to ``dtype`` (float16/32/64 are accepted)."""
+    return float_array(name, value).astype(dtype, copy=False)
+
+
+def check_int(name, value, minimum=None, maximum=None):
+    """A Python or NumPy integer (not a bool) in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def check_flag(name, value):
+    """A bool (Python's or NumPy's, or the integers 0 and 1): a string like "no" is refused
+    rather than read as True."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral)
+                                                and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_memory(what, nbytes):
+    """MemoryError when ``nbytes`` exceed the machine's memory, raised before allocating.
+
+    NumPy reports one allocation that fails, but Linux grants large allocations lazily: a
+    set of arrays that cannot fit together would be granted and the process killed later,
+    while their pages are first written.
+    """
+    total = memory_size()
+    if total is not None and nbytes > total:
+        raise MemoryError(f"{what} would need {nbytes / 2**30:.3g} GiB, more than this "
+                          f"machine's {total / 2**30:.3g} GiB of memory")
+
+
+@functools.cache
+def memory_size():
+    """Bytes of RAM plus swap, or None where the system does not say (read once)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return sum(int(info[key].split()[0]) * 1024 for key in ("MemTotal", "SwapTotal"))
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -8,16 +8,18 @@ Inside, sequences are packed time-major as PyTorch's PackedSequence (see csrc/ls
 out, so no work is spent on padding. Layers hand packed arrays to each other; only the user's
 arrays are padded.
 """
-import itertools
+import numbers
 
 import numpy as np
 
 from . import _core
-from ._checks import as_float_array, check_int, float_dtype
+from ._checks import (BLAS_INT_MAX, check_flag, check_int, check_memory, float_array,
+                      float_dtype)
 
 __all__ = ["LSTM", "LSTMCache"]
 
-_tokens = itertools.count()
+# Bytes of Python objects (arrays, names, dict slots) per parameter, for the memory check.
+_PER_ARRAY_BYTES = 1024
 
 
 class LSTMCache:
@@ -28,7 +30,7 @@ class LSTMCache:
     """
 
     def __init__(self, owner, packing, layers, masks, h0, c0, user_shape):
-        self.owner = owner            # token of the model that made it
+        self.owner = owner            # _token of the model that made it
         self.packing = packing        # _Packing of the batch
         self.layers = layers          # per layer: (x_in (N, I_k), y (N, D*P), [core caches])
         self.dropout_masks = masks    # per layer k>0: packed mask (N, D*P) or None
@@ -107,29 +109,47 @@ class LSTM:
     ``dropout`` zeroes outputs of every layer but the last in training forwards, with masks
     drawn from the model's generator (seeded by ``seed``); inference never drops.
 
+    Empty input (T = 0 or B = 0) and zero lengths are refused with a ValueError, as PyTorch
+    refuses empty sequences. Inputs of another float dtype are converted; booleans, integers,
+    complex numbers and objects are refused with a TypeError. NaN and Inf propagate as IEEE
+    arithmetic says. Sizes the C core cannot index with BLAS's 32-bit ints (4H or T*B past
+    2**31 - 1) raise ValueError, and models or calls that need more than the machine's memory
+    raise MemoryError before anything is allocated.
+
     Inference calls may run from many threads at once (they release the GIL and share only
     the weights); training calls use per-model gradient buffers and belong to one thread.
+    Models pickle and deep-copy; a copy is a separate model, so a cache made by the original
+    is refused by the copy.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
-        self.input_size = check_int("input_size", input_size, minimum=1)
+        self.input_size = check_int("input_size", input_size, minimum=1, maximum=BLAS_INT_MAX)
         self.hidden_size = check_int("hidden_size", hidden_size, minimum=1)
+        if 4 * self.hidden_size > BLAS_INT_MAX:
+            raise ValueError(f"hidden_size must be at most {BLAS_INT_MAX // 4}, so that 4 * "
+                             f"hidden_size fits BLAS's 32-bit sizes, got {hidden_size}")
         self.num_layers = check_int("num_layers", num_layers, minimum=1)
         self.proj_size = check_int("proj_size", proj_size, minimum=0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(f"proj_size must be smaller than hidden_size={hidden_size}, "
                              f"got {proj_size}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0 <= dropout <= 1:
+        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
+            raise TypeError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        if not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
         self.dropout = float(dropout)
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.bias = check_flag("bias", bias)
+        self.batch_first = check_flag("batch_first", batch_first)
+        self.bidirectional = check_flag("bidirectional", bidirectional)
         self.dtype = float_dtype("dtype", dtype)
-        self._rng = np.random.default_rng(seed)
-        self._token = next(_tokens)
+        try:
+            self._rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be None, a non-negative integer or a "
+                            f"numpy.random.Generator, got {seed!r}: {exc}") from None
+        self._token = object()  # identifies this model's caches; copies get their own
+        self._check_model_memory()
 
         bound = 1.0 / np.sqrt(self.hidden_size)
         self._params = {name: self._rng.uniform(-bound, bound, shape).astype(self.dtype)
@@ -145,6 +165,22 @@ class LSTM:
     def output_size(self):
         """P: the size of h in one direction (proj_size, or hidden_size without projection)."""
         return self.proj_size or self.hidden_size
+
+    def _check_model_memory(self):
+        """MemoryError, before allocating, for parameters and grads past the machine's memory.
+
+        Counted from the sizes, not from ``_param_shapes``: with an absurd num_layers even the
+        dict of shapes would not fit.
+        """
+        L, D, I = self.num_layers, self.num_directions, self.input_size
+        H, P, G = self.hidden_size, self.output_size, 4 * self.hidden_size
+        per_layer = G * P + (2 * G if self.bias else 0) + (P * H if self.proj_size else 0)
+        count = D * (G * I + (L - 1) * G * D * P + L * per_layer)
+        arrays = 2 * L * D * (2 + 2 * self.bias + (self.proj_size > 0))
+        # params and grads, plus the float64 draw of the largest weight before its conversion
+        nbytes = (2 * count * np.dtype(self.dtype).itemsize + 8 * G * max(I, D * P)
+                  + arrays * _PER_ARRAY_BYTES)
+        check_memory(f"{self!r}'s parameters and gradients", nbytes)
 
     def _param_shapes(self):
         """Parameter names and shapes in PyTorch's order."""
@@ -184,7 +220,7 @@ class LSTM:
 
         Accepts a ``torch.nn.LSTM`` state dict with tensors turned into arrays (``.numpy()``).
         """
-        if not hasattr(state_dict, "keys"):
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"state_dict must be a mapping of names to arrays, "
                             f"got {type(state_dict).__name__}")
         missing = sorted(set(self._params) - set(state_dict))
@@ -194,11 +230,11 @@ class LSTM:
                            f"unexpected {unexpected}")
         converted = {}
         for name, p in self._params.items():
-            value = as_float_array(f"state_dict[{name!r}]", state_dict[name], self.dtype)
+            value = float_array(f"state_dict[{name!r}]", state_dict[name])
             if value.shape != p.shape:
                 raise ValueError(f"state_dict[{name!r}] must have shape {p.shape}, "
                                  f"got {value.shape}")
-            converted[name] = value
+            converted[name] = value.astype(self.dtype, copy=False)
         for name, value in converted.items():  # all checked first: no half-loaded model
             np.copyto(self._params[name], value)
 
@@ -220,11 +256,36 @@ class LSTM:
         """
         return self._forward(x, hx, lengths, training=bool(training))
 
-    def _forward(self, x, hx, lengths, training):
-        x, batched = self._input(x)
+    def step(self, x_t, state=None):
+        """Advance one time step for streaming inference: returns ``y_t, (h, c)``.
+
+        x_t (B, I), or unbatched (I,), whatever ``batch_first``; state (h, c) with h_n's and
+        c_n's shapes, as returned by the previous step or call, or None for zeros; y_t (B, P),
+        or (P,) unbatched. Feeding a sequence one step at a time gives the outputs and final
+        state of the whole-sequence call. Inference only: no dropout, nothing kept for
+        backward. Bidirectional models are refused: their reverse direction starts from the
+        end of the sequence.
+        """
+        if self.bidirectional:
+            raise ValueError("step() needs a unidirectional model: the reverse direction of a "
+                             "bidirectional LSTM reads each sequence from its last step, so it "
+                             "cannot advance one step at a time; call the model on the whole "
+                             "sequence instead")
+        x_t = float_array("x_t", x_t)
+        if x_t.ndim not in (1, 2) or x_t.shape[-1] != self.input_size or x_t.size == 0:
+            raise ValueError(f"x_t must be 2-D (B, I) with B >= 1 or unbatched 1-D (I,), with "
+                             f"I = input_size = {self.input_size}, got shape {x_t.shape}")
+        # One time step in the layout the model reads: (1, I), (1, B, I) or (B, 1, I).
+        time_axis = 1 if x_t.ndim == 2 and self.batch_first else 0
+        y, state, _ = self._forward(np.expand_dims(x_t, time_axis), state, None, False,
+                                    hx_name="state")
+        return np.squeeze(y, time_axis), state
+
+    def _forward(self, x, hx, lengths, training, hx_name="hx"):
+        x, batched = self._input(x, training)
         T, B = x.shape[0], x.shape[1]
         lengths = _check_lengths(lengths, T, B, batched)
-        h0, c0 = self._initial_state(hx, B, batched)
+        h0, c0 = self._initial_state(hx, B, batched, hx_name)
         packing = _Packing(T, B, lengths)
         h0, c0 = packing.sort_state(h0), packing.sort_state(c0)
 
@@ -280,8 +341,9 @@ class LSTM:
         if not isinstance(cache, LSTMCache):
             raise TypeError(f"cache must be the LSTMCache returned by forward(training=True), "
                             f"got {type(cache).__name__}")
-        if cache.owner != self._token:
-            raise ValueError("cache was made by another model's forward")
+        if cache.owner is not self._token:
+            raise ValueError("cache was made by another model's forward (a copy or an unpickled "
+                             "model is another model)")
         if cache.consumed:
             raise ValueError("cache was already used by a backward: run forward again")
         packing = cache.packing
@@ -327,6 +389,16 @@ class LSTM:
             dx, dh0, dc0 = dx[:, 0], dh0[:, 0], dc0[:, 0]
         return dx, (dh0, dc0)
 
+    # ---- copies -------------------------------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_token"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._token = object()  # a copy is another model: the original's caches do not fit it
+
     # ---- argument handling ----------------------------------------------------------------
     def _weights(self, layer, direction):
         sfx = _suffix(layer, direction)
@@ -336,9 +408,13 @@ class LSTM:
         sfx = _suffix(layer, direction)
         return {name[:-len(sfx)]: g for name, g in self.grads.items() if name.endswith(sfx)}
 
-    def _input(self, x):
-        """x -> time-major (T, B, I) contiguous in the model's dtype, and whether batched."""
-        x = as_float_array("x", x, self.dtype)
+    def _input(self, x, training):
+        """x -> time-major (T, B, I) contiguous in the model's dtype, and whether batched.
+
+        Every size is checked before x is converted: a broadcast view may stand for an array
+        larger than memory.
+        """
+        x = float_array("x", x)
         if x.ndim == 2:
             batched = False
             x = x[:, None, :]
@@ -357,7 +433,28 @@ class LSTM:
         if T == 0 or B == 0:
             raise ValueError(f"x must hold at least one time step and one sequence, "
                              f"got shape {x.shape}")
-        return np.ascontiguousarray(x), batched
+        if T * B > BLAS_INT_MAX:
+            raise ValueError(f"x holds T * B = {T * B} rows, more than the {BLAS_INT_MAX} "
+                             f"that BLAS's 32-bit sizes can index; split the batch")
+        self._check_call_memory(T * B, training)
+        return np.ascontiguousarray(x, dtype=self.dtype), batched
+
+    def _check_call_memory(self, rows, training):
+        """MemoryError, before allocating, for a call on ``rows`` = T * B rows past memory.
+
+        Counts x's copy, each layer's output (all kept for backward in training, two at a
+        time in inference) and, in training, the core's saved gates and cells and the dropout
+        masks with their float64 draws.
+        """
+        L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
+        kept_outputs = L if training else 2
+        per_row = self.input_size + (kept_outputs + 2) * D * P
+        if training:
+            per_row += L * D * 5 * H
+        nbytes = rows * per_row * np.dtype(self.dtype).itemsize
+        if training and self.dropout > 0 and L > 1:
+            nbytes += rows * D * P * (8 + 1)
+        check_memory(f"a call on x with T * B = {rows} rows", nbytes)
 
     def _output(self, y, batched):
         if not batched:
@@ -366,33 +463,38 @@ class LSTM:
             return np.ascontiguousarray(y.transpose(1, 0, 2))
         return y
 
-    def _initial_state(self, hx, B, batched):
+    def _initial_state(self, hx, B, batched, name):
         if hx is None:
             return None, None
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError("hx must be a tuple (h0, c0) of arrays or None")
+            raise TypeError(f"{name} must be a tuple (h0, c0) of arrays or None, "
+                            f"got {type(hx).__name__}")
+        if hx[0] is None or hx[1] is None:
+            raise TypeError(f"{name} must hold both h0 and c0, got None for "
+                            f"{'h0' if hx[0] is None else 'c0'}; pass {name}=None for zeros")
         L, D = self.num_layers, self.num_directions
-        h0 = self._state_grad("hx[0] (h0)", hx[0], (L * D, B, self.output_size), batched)
-        c0 = self._state_grad("hx[1] (c0)", hx[1], (L * D, B, self.hidden_size), batched)
+        h0 = self._state_grad(f"{name}[0] (h0)", hx[0], (L * D, B, self.output_size), batched)
+        c0 = self._state_grad(f"{name}[1] (c0)", hx[1], (L * D, B, self.hidden_size), batched)
         return h0, c0
 
     def _state_grad(self, name, value, shape, batched):
         """A state or state gradient (L*D, B, X), or (L*D, X) unbatched, made contiguous."""
         if value is None:
             return None
-        value = as_float_array(name, value, self.dtype)
+        value = float_array(name, value)
         expected = shape if batched else (shape[0], shape[2])
         if value.shape != expected:
             raise ValueError(f"{name} must have shape {expected}, got {value.shape}")
-        return np.ascontiguousarray(value if batched else value[:, None, :])
+        return np.ascontiguousarray(value if batched else value[:, None, :], dtype=self.dtype)
 
     def _user_grad(self, name, value, shape, batched, batch_first):
         """dy in the user's layout -> time-major (T, B, D*P)."""
-        value = as_float_array(name, value, self.dtype)
+        value = float_array(name, value)
         T, B, F = shape
         expected = ((B, T, F) if batch_first else shape) if batched else (T, F)
         if value.shape != expected:
             raise ValueError(f"{name} must have shape {expected} like y, got {value.shape}")
+        value = value.astype(self.dtype, copy=False)
         if not batched:
             return value[:, None, :]
         return value.transpose(1, 0, 2) if batch_first else value
