@@ -6,5 +6,7 @@ NumPy reference in :mod:`lstmcore.reference` is the oracle they are tested again
 from . import reference
 from ._version import __version__
 from .lstm import LSTM
+from .threads import get_num_threads, num_threads, set_num_threads
 
-__all__ = ["LSTM", "reference", "__version__"]
+__all__ = ["LSTM", "reference", "set_num_threads", "get_num_threads", "num_threads",
+           "__version__"]
