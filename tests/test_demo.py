@@ -65,13 +65,23 @@ def test_main_parses_the_options(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = tmp_path / "out.png"
     assert demo.main(["--steps", "3", "--seed", "1", "--optimizer", "adam", "--layout",
-                      "literal", "--output", str(path)]) == 0
+                      "literal", "--threads", "2", "--output", str(path)]) == 0
     out = capsys.readouterr().out
     assert "RMSE after training" in out and path.exists()
 
 
+def test_runs_with_the_asked_blas_threads_and_restores_them(monkeypatch):
+    import lstmcore
+
+    before = lstmcore.get_num_threads()
+    seen = []
+    monkeypatch.setattr(demo, "_run", lambda *args: seen.append(lstmcore.get_num_threads()))
+    demo.run(threads=1)
+    assert seen == [1] and lstmcore.get_num_threads() == before
+
+
 @pytest.mark.parametrize("argv", [["--steps", "0"], ["--optimizer", "lbfgs"],
-                                  ["--layout", "wide"]])
+                                  ["--layout", "wide"], ["--threads", "0"]])
 def test_main_refuses_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         demo.main(argv)
