@@ -106,6 +106,13 @@ LSTM_INLINE void FN(backward_block)(REAL *restrict a, size_t s, REAL *restrict c
     }
 }
 
+/* Copies n <= LSTM_BLOCK elements. An inline loop: the tails are short and a memcpy call
+ * per tail cost more than the gates themselves at H = 30. */
+LSTM_INLINE void FN(copy_short)(REAL *restrict dst, const REAL *restrict src, int n)
+{
+    for (int j = 0; j < n; j++) dst[j] = src[j];
+}
+
 /* Forward over the b rows of a step. a (b, G) pre-activations -> activated gates; c (b, H)
  * c_{t-1} -> c_t, also copied to c_save (b, H) unless NULL; out (b, ld_out) receives r. */
 static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
@@ -113,25 +120,22 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
                                           const REAL *restrict bias, int b, int H)
 {
     const size_t G = 4 * (size_t)H;
-    const int full = H - H % LSTM_BLOCK;
+    const int full = H - H % LSTM_BLOCK, n = H - full;
+    /* The last, partial block runs on zero-padded copies; its bias is the same every row. */
+    REAL ta[4 * LSTM_BLOCK] = {0}, tb[4 * LSTM_BLOCK] = {0};
+    REAL tc[LSTM_BLOCK] = {0}, tout[LSTM_BLOCK];
+    for (int q = 0; q < 4; q++) FN(copy_short)(tb + q * LSTM_BLOCK, bias + q * H + full, n);
     for (int r = 0; r < b; r++) {
         REAL *ar = a + r * G, *cr = c + (size_t)r * H, *outr = out + (size_t)r * ld_out;
         for (int j = 0; j < full; j += LSTM_BLOCK)
             FN(forward_block)(ar + j, H, bias + j, H, cr + j, outr + j);
-        if (full < H) {
-            const int n = H - full;
-            REAL ta[4 * LSTM_BLOCK] = {0}, tb[4 * LSTM_BLOCK] = {0};
-            REAL tc[LSTM_BLOCK] = {0}, tout[LSTM_BLOCK];
-            for (int q = 0; q < 4; q++) {
-                memcpy(ta + q * LSTM_BLOCK, ar + q * H + full, n * sizeof(REAL));
-                memcpy(tb + q * LSTM_BLOCK, bias + q * H + full, n * sizeof(REAL));
-            }
-            memcpy(tc, cr + full, n * sizeof(REAL));
+        if (n > 0) {
+            for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, ar + q * H + full, n);
+            FN(copy_short)(tc, cr + full, n);
             FN(forward_block)(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
-            for (int q = 0; q < 4; q++)
-                memcpy(ar + q * H + full, ta + q * LSTM_BLOCK, n * sizeof(REAL));
-            memcpy(cr + full, tc, n * sizeof(REAL));
-            memcpy(outr + full, tout, n * sizeof(REAL));
+            for (int q = 0; q < 4; q++) FN(copy_short)(ar + q * H + full, ta + q * LSTM_BLOCK, n);
+            FN(copy_short)(cr + full, tc, n);
+            FN(copy_short)(outr + full, tout, n);
         }
         if (c_save) memcpy(c_save + (size_t)r * H, cr, (size_t)H * sizeof(REAL));
     }
@@ -144,23 +148,22 @@ static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell
                                            REAL *restrict dc, int save_r, int H)
 {
     const REAL zeros[LSTM_BLOCK] = {0};
-    const int full = H - H % LSTM_BLOCK;
+    const int full = H - H % LSTM_BLOCK, n = H - full;
     for (int j = 0; j < full; j += LSTM_BLOCK)
         FN(backward_block)(a + j, H, cell + j, c_prev ? c_prev + j : zeros, dr + j, dc + j,
                            save_r);
-    if (full < H) {
-        const int n = H - full;
+    if (n > 0) {
         REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
         REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
-        for (int q = 0; q < 4; q++) memcpy(ta + q * LSTM_BLOCK, a + q * H + full, n * sizeof(REAL));
-        memcpy(tcell, cell + full, n * sizeof(REAL));
-        if (c_prev) memcpy(tcp, c_prev + full, n * sizeof(REAL));
-        memcpy(tdr, dr + full, n * sizeof(REAL));
-        memcpy(tdc, dc + full, n * sizeof(REAL));
+        for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, a + q * H + full, n);
+        FN(copy_short)(tcell, cell + full, n);
+        if (c_prev) FN(copy_short)(tcp, c_prev + full, n);
+        FN(copy_short)(tdr, dr + full, n);
+        FN(copy_short)(tdc, dc + full, n);
         FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
-        for (int q = 0; q < 4; q++) memcpy(a + q * H + full, ta + q * LSTM_BLOCK, n * sizeof(REAL));
-        memcpy(cell + full, tcell, n * sizeof(REAL));
-        memcpy(dc + full, tdc, n * sizeof(REAL));
+        for (int q = 0; q < 4; q++) FN(copy_short)(a + q * H + full, ta + q * LSTM_BLOCK, n);
+        FN(copy_short)(cell + full, tcell, n);
+        FN(copy_short)(dc + full, tdc, n);
     }
 }
 
