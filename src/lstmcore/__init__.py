@@ -3,10 +3,11 @@
 The forward and backward passes over time run as compiled C loops calling BLAS (csrc/); the
 NumPy reference in :mod:`lstmcore.reference` is the oracle they are tested against.
 """
-from . import reference
+from . import interop, layers, losses, optim, reference
 from ._version import __version__
 from .lstm import LSTM
+from .regressor import LSTMRegressor
 from .threads import get_num_threads, num_threads, set_num_threads
 
-__all__ = ["LSTM", "reference", "set_num_threads", "get_num_threads", "num_threads",
-           "__version__"]
+__all__ = ["LSTM", "LSTMRegressor", "interop", "layers", "losses", "optim", "reference",
+           "set_num_threads", "get_num_threads", "num_threads", "__version__"]
