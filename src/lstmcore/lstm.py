@@ -467,8 +467,9 @@ class LSTM:
         if hx is None:
             return None, None
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"{name} must be a tuple (h0, c0) of arrays or None, "
-                            f"got {type(hx).__name__}")
+            got = (f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list))
+                   else type(hx).__name__)
+            raise TypeError(f"{name} must be a tuple (h0, c0) of arrays or None, got {got}")
         if hx[0] is None or hx[1] is None:
             raise TypeError(f"{name} must hold both h0 and c0, got None for "
                             f"{'h0' if hx[0] is None else 'c0'}; pass {name}=None for zeros")

@@ -30,7 +30,10 @@ def reorder_gates(a, order, axis=0):
 
 def resolve_dtype(dtype, argname="dtype"):
     """Return np.float32 or np.float64 for ``dtype``; anything else is refused."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{argname} must be float32 or float64, got {dtype!r}") from None
     if dt not in (np.float32, np.float64):
         raise ValueError(f"{argname} must be float32 or float64, got {dt}")
     return dt.type
@@ -63,6 +66,10 @@ def gate_size(name, n):
 
 def model_config(model):
     """The shape-describing constructor arguments of ``model`` as a dict (see CONFIG_KEYS)."""
+    from ..lstm import LSTM
+
+    if not isinstance(model, LSTM):
+        raise TypeError(f"model must be an lstmcore.LSTM, got {type(model).__name__}")
     return {key: getattr(model, key) for key in CONFIG_KEYS}
 
 

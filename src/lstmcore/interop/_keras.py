@@ -13,6 +13,8 @@ TensorFlow 1 (``tf.nn.rnn_cell.BasicLSTMCell``/``LSTMCell``): one ``kernel`` (I 
 forget gate at run time but never stored, so import folds it into the bias. ``LSTMCell(num_proj=P)``
 adds a ``projection/kernel`` (H, P). Peepholes and clipping have no PyTorch equivalent.
 """
+import numbers
+
 import numpy as np
 
 from ._common import (as_float, build_model, check_shape, gate_size, model_config, param_name,
@@ -29,6 +31,8 @@ def _as_list(value):
 
 def tf1_state(kernel, bias, forget_bias=1.0, proj_kernel=None):
     """Config and PyTorch-named state (float64) of TF1 cells; see :func:`from_tf1`."""
+    if isinstance(forget_bias, (bool, np.bool_)) or not isinstance(forget_bias, numbers.Real):
+        raise TypeError(f"forget_bias must be a number, got {forget_bias!r}")
     kernels, biases = _as_list(kernel), _as_list(bias)
     projs = None if proj_kernel is None else _as_list(proj_kernel)
     if not kernels:

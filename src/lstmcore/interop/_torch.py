@@ -30,8 +30,9 @@ def to_torch(model):
     """A ``torch.nn.LSTM`` with the options, dtype and weights of an :class:`lstmcore.LSTM`."""
     import torch
 
+    config = model_config(model)
     dtype = torch.float64 if np.dtype(model.dtype) == np.float64 else torch.float32
-    module = torch.nn.LSTM(**model_config(model), batch_first=model.batch_first,
+    module = torch.nn.LSTM(**config, batch_first=model.batch_first,
                            dropout=model.dropout, dtype=dtype)
     module.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(value))
                             for name, value in model.state_dict().items()})
