@@ -12,7 +12,9 @@ BLAS_INT_MAX = 2**31 - 1
 
 
 def float_dtype(name, dtype):
-    """np.float32 or np.float64 (anything else is refused)."""
+    """np.float32 or np.float64 (anything else is refused, None too: NumPy reads it as float64)."""
+    if dtype is None:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
