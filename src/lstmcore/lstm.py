@@ -382,7 +382,7 @@ class LSTM:
             d_out = d_in
 
         dx = packing.unpack(d_out)
-        if batch_first:
+        if batched and batch_first:
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
         dh0, dc0 = packing.unsort_state(dh0), packing.unsort_state(dc0)
         if not batched:
