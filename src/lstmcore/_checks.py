@@ -40,11 +40,6 @@ def float_array(name, value):
     return arr
 
 
-def as_float_array(name, value, dtype):
-    """An array of floating-point values converted to ``dtype`` (float16/32/64 are accepted)."""
-    return float_array(name, value).astype(dtype, copy=False)
-
-
 def check_int(name, value, minimum=None, maximum=None):
     """A Python or NumPy integer (not a bool) in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
