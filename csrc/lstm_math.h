@@ -51,7 +51,15 @@ LSTM_INLINE float lstm_exp_f32(float v)
     return p * scale;
 }
 
-LSTM_INLINE float lstm_sigmoid_f32(float v) { return 1.0f / (1.0f + lstm_exp_f32(-v)); }
+/* Below -88 the true sigmoid is under 2^-126 (denormal), where lstm_exp_f32's clamp would leave
+ * 1/(1 + e^88) = 6e-39: return 0 instead, as IEEE exp's overflow to Inf would, so that
+ * sigmoid(-Inf) is exactly 0 and 0 * Inf in the gradients is NaN, not Inf. The comparison is
+ * false for NaN, which flows through. */
+LSTM_INLINE float lstm_sigmoid_f32(float v)
+{
+    float s = 1.0f / (1.0f + lstm_exp_f32(-v));
+    return v < -88.0f ? 0.0f : s;
+}
 
 /* tanh: near zero 1 - 2/(e^{2v}+1) would cancel, so |v| < 0.625 uses an odd polynomial
  * (a weighted least-squares fit of tanh(v)/v in v^2, about 1 ulp); beyond it the exp form,
