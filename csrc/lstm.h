@@ -30,9 +30,14 @@
  * sequence of length L starts at its own step L-1 from h0/c0, as PyTorch does.
  *
  * Ownership and threads: the caller owns every buffer; nothing is allocated, nothing global is
- * written, so calls on distinct output buffers may run in parallel threads. Backward adds into
- * the weight gradients: the caller zeroes them. Backward consumes the cache (it overwrites the
- * saved gates with their gradients), so each forward cache supports exactly one backward.
+ * written, so calls on distinct output, cache and workspace buffers may run in parallel
+ * threads. Backward adds into the weight gradients: the caller zeroes them. Backward consumes
+ * the cache (it overwrites the saved gates with their gradients), so each forward cache
+ * supports exactly one backward.
+ *
+ * Errors: lstm_forward_* and lstm_backward_* check every argument before they write anything,
+ * so on a status other than LSTM_OK no output, cache, workspace or gradient buffer has been
+ * touched.
  */
 #ifndef LSTMCORE_LSTM_H
 #define LSTMCORE_LSTM_H
@@ -46,11 +51,11 @@ extern "C" {
 /* Status codes: every entry point returns one; lstm_strerror() names it. */
 enum lstm_status {
     LSTM_OK = 0,
-    LSTM_ERR_NULL_ARGUMENT = 1,  /* a required pointer is NULL */
-    LSTM_ERR_BAD_SIZE = 2,       /* T, B, I or H < 1, P < 0, or a size past BLAS's int range */
+    LSTM_ERR_NULL_ARGUMENT = 1,  /* d, or a pointer the call requires, is NULL */
+    LSTM_ERR_BAD_SIZE = 2,       /* T, B, I or H < 1, P < 0, or 4H or T*B past INT_MAX */
     LSTM_ERR_BAD_BATCH_SIZES = 3,/* batch_sizes[0] != B, an entry outside [0, B], or increasing */
-    LSTM_ERR_BAD_LEADING_DIM = 4,/* ldy or lddy smaller than Ph */
-    LSTM_ERR_NO_BLAS = 5         /* the BLAS table lacks the GEMM of this dtype */
+    LSTM_ERR_BAD_LEADING_DIM = 4,/* ldy < Ph, or lddy < Ph when dy is not NULL */
+    LSTM_ERR_NO_BLAS = 5         /* blas is NULL or lacks the gemm for this dtype */
 };
 
 /* Returns a static, human-readable description of a status code. */
@@ -107,7 +112,17 @@ typedef struct lstm_grads_f64 {
 } lstm_grads_f64;
 
 /* Sizes, in elements of the dtype (multiply by sizeof(float) or sizeof(double)). They return
- * 0 for invalid dims; use lstm_check_dims() to learn why. */
+ * 0 for invalid dims; use lstm_check_dims() to learn why. (lstm_cache_size reads d even when
+ * d is NULL: pass a non-NULL d.)
+ *
+ * Forward workspace: never 0 for valid dims (it holds at least the summed bias, G elements),
+ * so lstm_forward_* always needs a work buffer. training is nonzero for a forward that will be
+ * given a cache, 0 for inference. Inference needs more: it also holds the input projection of
+ * a chunk of steps, which a training forward writes straight into the cache. A workspace sized
+ * for inference is therefore large enough for a training forward too.
+ *
+ * Backward workspace: 0 when P == 0 (the backward then needs no work buffer and work may be
+ * NULL); N*P + B*H when P > 0. */
 size_t lstm_rows(const lstm_dims *d);                          /* N */
 size_t lstm_cache_size(const lstm_dims *d);                    /* N*G + N*H */
 size_t lstm_forward_workspace_size(const lstm_dims *d, int training);
@@ -121,7 +136,7 @@ int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the
  *   c_n    (B, H)    out: each sequence's c at its last processed step
  *   cache  lstm_cache_size elements: activated gates and cell states for backward, or NULL
  *          for inference (nothing is saved)
- *   work   lstm_forward_workspace_size(d, cache != NULL) elements (may be NULL if that is 0)
+ *   work   lstm_forward_workspace_size(d, cache != NULL) elements; never NULL
  *   x      (N, I)    in
  *   h0     (B, Ph)   initial h, or NULL for zeros
  *   c0     (B, H)    initial c, or NULL for zeros
@@ -141,13 +156,15 @@ int lstm_forward_f64(const lstm_blas *blas, double *y, int ldy, double *h_n, dou
  *   dh0    (B, Ph)   out: gradient of h0
  *   dc0    (B, H)    out: gradient of c0
  *   g      weight gradients, added into
- *   work   lstm_backward_workspace_size elements (may be NULL if that is 0)
- *   dy     (N, lddy) gradient of y, or NULL for zeros
+ *   work   lstm_backward_workspace_size(d) elements (NULL is fine when that is 0)
+ *   dy     (N, lddy) gradient of y (Ph columns read), or NULL for zeros; lddy is then ignored
  *   dh_n   (B, Ph)   gradient of h_n, or NULL for zeros
  *   dc_n   (B, H)    gradient of c_n, or NULL for zeros
  *   cache  the forward's cache (overwritten)
  *   y      (N, ldy)  the forward's output, unchanged since
  *   x, h0, c0, w, d  as given to the forward
+ * dh0 and dc0 may alias dh_n and dc_n (the gradient is carried back in place): backward reads
+ * dh_n and dc_n once, into dh0 and dc0, before anything else.
  */
 int lstm_backward_f32(const lstm_blas *blas, float *dx, int accumulate_dx, float *dh0,
                       float *dc0, const lstm_grads_f32 *g, float *work, const float *dy,
