@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("lstmcore.lstm")
-
-from lstmcore import LSTM  # noqa: E402
-from lstmcore.cexport import FORMAT_VERSION, MAGIC, save_c_model  # noqa: E402
-from tolerances import TOL, assert_close  # noqa: E402
+from lstmcore import LSTM
+from lstmcore.cexport import FORMAT_VERSION, MAGIC, save_c_model
+from tolerances import TOL, assert_close
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "c"
 

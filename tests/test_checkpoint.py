@@ -4,15 +4,12 @@ import os
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
-pytest.importorskip("lstmcore.lstm")
-
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from lstmcore.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint  # noqa: E402
-from lstmcore.model import build_model  # noqa: E402
-from lstmcore.optim import Adam  # noqa: E402
-from lstmcore.trainer import Trainer  # noqa: E402
+from lstmcore.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from lstmcore.model import build_model
+from lstmcore.optim import Adam
+from lstmcore.trainer import Trainer
 
 
 def make(hidden=5, dtype=np.float32, seed=0):

@@ -5,10 +5,8 @@ import sys
 
 import pytest
 
-pytest.importorskip("lstmcore.lstm")
-
-import lstmcore  # noqa: E402
-from lstmcore import cli  # noqa: E402
+import lstmcore
+from lstmcore import cli
 
 
 def test_demo_subcommand_runs_the_demo(tmp_path, capsys):

@@ -5,9 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("lstmcore.lstm")
-
-from lstmcore import demo  # noqa: E402
+from lstmcore import demo
 
 FLOAT = r"[0-9]+\.[0-9]+"
 

@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import expit as sigmoid
 
-pytest.importorskip("lstmcore.lstm")
-
-from lstmcore.interop import from_keras, from_tf1, from_torch, to_keras, to_torch  # noqa: E402
-from lstmcore.lstm import LSTM  # noqa: E402
+from lstmcore.interop import from_keras, from_tf1, from_torch, to_keras, to_torch
+from lstmcore.lstm import LSTM
 
 # Against another implementation of the same equations: the acceptance bounds of issue 3.
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}

@@ -2,12 +2,10 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("lstmcore.lstm")
-
-from lstmcore.layers import Linear  # noqa: E402
-from lstmcore.lstm import LSTM  # noqa: E402
-from lstmcore.model import SequenceModel, build_model  # noqa: E402
-from tolerances import (FINITE_DIFFERENCE_STEP, FINITE_DIFFERENCE_TOL, TOL, TOL_TORCH,  # noqa: E402
+from lstmcore.layers import Linear
+from lstmcore.lstm import LSTM
+from lstmcore.model import SequenceModel, build_model
+from tolerances import (FINITE_DIFFERENCE_STEP, FINITE_DIFFERENCE_TOL, TOL, TOL_TORCH,
                         assert_close)
 
 T, B, I, H, K = 4, 3, 2, 3, 2

@@ -7,7 +7,6 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("lstmcore.lstm")
 
 from onnx import helper, numpy_helper  # noqa: E402
 

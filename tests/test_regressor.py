@@ -2,11 +2,9 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("lstmcore.lstm")
-
-from lstmcore import optim  # noqa: E402
-from lstmcore.data import cos_dataset  # noqa: E402
-from lstmcore.regressor import LSTMRegressor  # noqa: E402
+from lstmcore import optim
+from lstmcore.data import cos_dataset
+from lstmcore.regressor import LSTMRegressor
 
 
 @pytest.fixture(scope="module")

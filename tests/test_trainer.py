@@ -2,12 +2,10 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("lstmcore.lstm")
-
-from lstmcore.model import build_model  # noqa: E402
-from lstmcore.optim import SGD, Adam, clip_grad_norm_  # noqa: E402
-from lstmcore.trainer import EarlyStopping, Trainer, predict  # noqa: E402
-from tolerances import TOL, assert_close  # noqa: E402
+from lstmcore.model import build_model
+from lstmcore.optim import SGD, Adam, clip_grad_norm_
+from lstmcore.trainer import EarlyStopping, Trainer, predict
+from tolerances import TOL, assert_close
 
 N, T, I = 10, 3, 2
 
