@@ -249,6 +249,25 @@ def test_bad_trainer_arguments_are_refused_by_name(kwargs, match):
         Trainer(model, SGD(model.parameters()), **kwargs)
 
 
+EMPTY_X, EMPTY_Y = np.zeros((0, T, I)), np.zeros((0, 1))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda t: t.fit(EMPTY_X, EMPTY_Y, steps=1), "X"),
+    (lambda t: t.fit(EMPTY_X, EMPTY_Y, epochs=1), "X"),
+    (lambda t: t.fit(np.ones((N, T, I)), np.ones((N, 1)), steps=1,
+                     validation=(EMPTY_X, EMPTY_Y)), "validation"),
+    (lambda t: t.evaluate(EMPTY_X, EMPTY_Y), "X"),
+    (lambda t: predict(t.model, EMPTY_X), "X"),
+], ids=["fit-steps", "fit-epochs", "validation", "evaluate", "predict"])
+def test_zero_samples_are_refused_by_name(call, name):
+    """fit by steps used to wait forever for a batch from an empty stream."""
+    trainer = make_trainer()
+    with pytest.raises(ValueError, match=f"{name} must hold at least one sample"):
+        call(trainer)
+    assert trainer.step == 0
+
+
 def stateful_trainer(lr, output="all", batch_first=True):
     model = build_model(I, 4, output=output, batch_first=batch_first, seed=1)
     return Trainer(model, SGD(model.parameters(), lr=lr), seed=0)

@@ -62,6 +62,8 @@ def _as_samples(X, dtype, name):
         raise TypeError(f"{name} must be convertible to a {np.dtype(dtype)} array: {exc}") from None
     if X.ndim != 3:
         raise ValueError(f"{name} must have shape (N, T, I), got {X.shape}")
+    if len(X) == 0:  # the batch stream would wait forever for a sample, evaluate divide by 0
+        raise ValueError(f"{name} must hold at least one sample, got shape {X.shape}")
     return X
 
 
