@@ -249,6 +249,18 @@ def test_bad_trainer_arguments_are_refused_by_name(kwargs, match):
         Trainer(model, SGD(model.parameters()), **kwargs)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+@pytest.mark.parametrize("call", ["evaluate", "predict"])
+def test_bad_inference_batch_size_is_refused_by_name(rng, call, batch_size):
+    trainer = make_trainer()
+    X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        if call == "evaluate":
+            trainer.evaluate(X, y, batch_size=batch_size)
+        else:
+            predict(trainer.model, X, batch_size=batch_size)
+
+
 EMPTY_X, EMPTY_Y = np.zeros((0, T, I)), np.zeros((0, 1))
 
 

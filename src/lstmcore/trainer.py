@@ -227,6 +227,7 @@ class Trainer:
     def evaluate(self, X, y, lengths=None, batch_size=4096):
         """Mean loss over (X, y), computed in batches without training."""
         X, y, lengths = self._check_data(X, y, lengths)
+        batch_size = _positive_int(batch_size, "batch_size")
         total = 0.0
         for s in range(0, len(X), batch_size):
             lb = None if lengths is None else lengths[s:s + batch_size]
