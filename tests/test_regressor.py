@@ -112,6 +112,14 @@ def test_bad_fit_data_is_refused_by_name(X, y, match):
         LSTMRegressor(steps=1).fit(X, y)
 
 
+@pytest.mark.parametrize("validation", ["val", (np.zeros((2, 2, 1)),), np.zeros((2, 2, 1))],
+                         ids=["str", "one", "array"])
+def test_validation_that_is_not_a_pair_is_a_type_error(rng, validation):
+    X, y = rng.standard_normal((4, 2, 1)), np.ones(4)
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\)"):
+        LSTMRegressor(steps=1, hidden_size=3).fit(X, y, validation=validation)
+
+
 def test_predict_refuses_another_feature_count(rng):
     model = LSTMRegressor(steps=1, hidden_size=3).fit(rng.standard_normal((4, 2, 1)), np.ones(4))
     with pytest.raises(ValueError, match="1 features"):

@@ -249,6 +249,23 @@ def test_bad_trainer_arguments_are_refused_by_name(kwargs, match):
         Trainer(model, SGD(model.parameters()), **kwargs)
 
 
+NOT_PAIRS = {"array": lambda X, y: X, "one": lambda X, y: (X,), "three": lambda X, y: (X, y, y),
+             "dict": lambda X, y: {"X": X, "y": y}, "str": lambda X, y: "val"}
+
+
+@pytest.mark.parametrize("make", NOT_PAIRS.values(), ids=NOT_PAIRS)
+def test_validation_that_is_not_a_pair_is_a_type_error(rng, make):
+    X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\)"):
+        make_trainer().fit(X, y, steps=1, validation=make(X, y))
+
+
+def test_validation_pair_may_be_a_list(rng):
+    X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
+    history = make_trainer().fit(X, y, steps=1, validation=[X, y])
+    assert len(history.val_loss) == 1
+
+
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
 @pytest.mark.parametrize("call", ["evaluate", "predict"])
 def test_bad_inference_batch_size_is_refused_by_name(rng, call, batch_size):

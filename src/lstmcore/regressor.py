@@ -80,7 +80,7 @@ class LSTMRegressor:
         :meth:`lstmcore.trainer.Trainer.fit`.
         """
         from .model import build_model
-        from .trainer import Trainer
+        from .trainer import Trainer, _validation_pair
 
         X = self._check_X(X)
         y = np.asarray(y, dtype=self.dtype)
@@ -89,7 +89,7 @@ class LSTMRegressor:
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
         if validation is not None:
-            X_val, y_val = validation
+            X_val, y_val = _validation_pair(validation)
             validation = (X_val, np.asarray(y_val, dtype=self.dtype).reshape(len(X_val), -1))
         model_seed, trainer_seed = (int(s.generate_state(1)[0])
                                     for s in np.random.SeedSequence(self.seed).spawn(2))

@@ -67,6 +67,15 @@ def _as_samples(X, dtype, name):
     return X
 
 
+def _validation_pair(validation):
+    """``validation`` checked to be an (X_val, y_val) pair."""
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        got = (f"a {type(validation).__name__} of {len(validation)}"
+               if isinstance(validation, (tuple, list)) else type(validation).__name__)
+        raise TypeError(f"validation must be a pair (X_val, y_val), got {got}")
+    return validation
+
+
 def _to_model_layout(model, a):
     """(B, T, ...) -> the LSTM's layout."""
     return a if model.batch_first else np.ascontiguousarray(a.swapaxes(0, 1))
@@ -150,7 +159,8 @@ class Trainer:
         if early_stopping is not None and validation is None:
             raise ValueError("early_stopping needs a validation set")
         if validation is not None:
-            X_val, y_val, _ = self._check_data(*validation, None, name="validation")
+            X_val, y_val = _validation_pair(validation)
+            X_val, y_val, _ = self._check_data(X_val, y_val, None, name="validation")
 
         history = History()
         best, best_state, waited = math.inf, None, 0
