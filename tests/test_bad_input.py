@@ -3,6 +3,8 @@
 Also the choices documented on :class:`lstmcore.LSTM`: empty input (T = 0 or B = 0) is a
 ValueError, and NaN/Inf propagate as IEEE arithmetic says (checked against the reference).
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -456,7 +458,7 @@ def trainer():
     (dict(X=np.full((8, T, I), "a")), TypeError, "X"),
     (dict(y=np.zeros((3, 2))), ValueError, "y must have one target per sample"),
     (dict(y=np.zeros((8, 3))), ValueError, "target must have the shape of pred"),
-    (dict(y=np.zeros((8, 2), complex)), TypeError, "target"),
+    (dict(y=np.zeros((8, 2), complex)), TypeError, "y must hold real numbers"),
     (dict(lengths=np.full(8, T + 1)), ValueError, "lengths must lie"),
     (dict(lengths=np.full(8, 2.0)), TypeError, "lengths must be integers"),
     (dict(lengths=np.full(7, 2)), ValueError, r"lengths must have shape \(8,\)"),
@@ -471,6 +473,48 @@ def test_trainer_refuses_bad_data_by_name(rng, trainer, kwargs, error, match):
         args["steps"] = 1
     with pytest.raises(error, match=match):
         trainer.fit(**args)
+
+
+# Values NumPy would convert to floats while losing something: an imaginary part, a mask's
+# meaning, text; objects may hold anything.
+NOT_REAL = {"complex": lambda a: a + 1j, "object": lambda a: a.astype(object),
+            "bool": lambda a: a > 0, "str": lambda a: a.astype(str)}
+
+
+@pytest.mark.parametrize("spoil", NOT_REAL.values(), ids=NOT_REAL)
+@pytest.mark.parametrize("argument", ["X", "y", "validation[0]", "validation[1]"])
+def test_trainer_refuses_data_that_is_not_real_numbers_by_name(rng, trainer, argument, spoil):
+    data = {"X": rng.standard_normal((8, T, I)), "y": rng.standard_normal((8, 2))}
+    val = {"validation[0]": data["X"][:3], "validation[1]": data["y"][:3]}
+    (data if argument in data else val)[argument] = spoil((data | val)[argument])
+    args = dict(data, validation=(val["validation[0]"], val["validation[1]"]))
+    with pytest.raises(TypeError, match=rf"{re.escape(argument)} must hold real numbers"):
+        trainer.fit(steps=1, **args)
+    assert trainer.step == 0
+
+
+@pytest.mark.parametrize("spoil", NOT_REAL.values(), ids=NOT_REAL)
+@pytest.mark.parametrize("call", ["evaluate-X", "evaluate-y", "predict", "fit_stateful"])
+def test_trainer_inference_refuses_data_that_is_not_real_numbers_by_name(rng, trainer, call,
+                                                                          spoil):
+    from lstmcore.trainer import predict
+
+    X, y = rng.standard_normal((8, T, I)), rng.standard_normal((8, 2))
+    with pytest.raises(TypeError, match=f"{'y' if call == 'evaluate-y' else 'X'} must hold real"):
+        if call == "evaluate-X":
+            trainer.evaluate(spoil(X), y)
+        elif call == "evaluate-y":
+            trainer.evaluate(X, spoil(y))
+        elif call == "predict":
+            predict(trainer.model, spoil(X))
+        else:
+            trainer.fit_stateful(spoil(X), np.zeros((8, T, 2)), chunk=2)
+
+
+def test_trainer_accepts_integer_data(rng, trainer):
+    X, y = rng.integers(-3, 3, (8, T, I)), rng.integers(-3, 3, (8, 2))
+    loss = trainer.evaluate(X, y)
+    assert loss == trainer.evaluate(X.astype(np.float32), y.astype(np.float32))
 
 
 def test_trainer_propagates_nan_into_the_loss(rng, trainer):
@@ -500,6 +544,25 @@ def test_regressor_refuses_bad_input_by_name(make, error, match):
 
     with pytest.raises(error, match=match):
         make(LSTMRegressor(hidden_size=3, steps=1, seed=0))
+
+
+@pytest.mark.parametrize("spoil", NOT_REAL.values(), ids=NOT_REAL)
+@pytest.mark.parametrize("argument", ["X", "y", "validation[0]", "validation[1]", "predict X"])
+def test_regressor_refuses_data_that_is_not_real_numbers_by_name(rng, argument, spoil):
+    from lstmcore.regressor import LSTMRegressor
+
+    data = {"X": rng.standard_normal((8, T, I)), "y": rng.standard_normal(8)}
+    val = {"validation[0]": data["X"][:3], "validation[1]": data["y"][:3]}
+    model = LSTMRegressor(hidden_size=3, steps=1, seed=0)
+    if argument == "predict X":
+        model.fit(data["X"], data["y"])
+        call, argument = (lambda: model.predict(spoil(data["X"]))), "X"
+    else:
+        (data if argument in data else val)[argument] = spoil((data | val)[argument])
+        validation = (val["validation[0]"], val["validation[1]"])
+        call = lambda: model.fit(data["X"], data["y"], validation=validation)  # noqa: E731
+    with pytest.raises(TypeError, match=rf"{re.escape(argument)} must hold real numbers"):
+        call()
 
 
 def test_checkpoint_of_another_model_is_refused_and_loads_nothing(tmp_path):

@@ -146,6 +146,16 @@ def test_load_state_dict_names_missing_and_unexpected_keys():
         model.load_state_dict(state)
 
 
+@pytest.mark.parametrize("dtype", [complex, object, bool, str])
+@pytest.mark.parametrize("output", ["last", "all"])
+def test_backward_refuses_dpred_that_is_not_real_numbers(rng, output, dtype):
+    model = make_model(output)
+    pred, cache = model.forward(inputs(rng, False))
+    with pytest.raises(TypeError, match="dpred must hold real numbers"):
+        model.backward(np.ones_like(pred).astype(dtype), cache)
+    assert not any(g.any() for g in model.grads().values())
+
+
 def test_unknown_output_is_refused():
     with pytest.raises(ValueError, match="output"):
         SequenceModel(LSTM(1, 2), Linear(2, 1), output="first")

@@ -285,7 +285,7 @@ EMPTY_X, EMPTY_Y = np.zeros((0, T, I)), np.zeros((0, 1))
     (lambda t: t.fit(EMPTY_X, EMPTY_Y, steps=1), "X"),
     (lambda t: t.fit(EMPTY_X, EMPTY_Y, epochs=1), "X"),
     (lambda t: t.fit(np.ones((N, T, I)), np.ones((N, 1)), steps=1,
-                     validation=(EMPTY_X, EMPTY_Y)), "validation"),
+                     validation=(EMPTY_X, EMPTY_Y)), r"validation\[0\]"),
     (lambda t: t.evaluate(EMPTY_X, EMPTY_Y), "X"),
     (lambda t: predict(t.model, EMPTY_X), "X"),
 ], ids=["fit-steps", "fit-epochs", "validation", "evaluate", "predict"])

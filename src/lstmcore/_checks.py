@@ -40,6 +40,22 @@ def float_array(name, value):
     return arr
 
 
+def real_array(name, value):
+    """``value`` as an array of real numbers (floats or integers), not yet converted.
+
+    Booleans, complex numbers, strings and objects are refused with a TypeError: converting
+    them to floats would read a mask as numbers, drop an imaginary part or parse text.
+    """
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers (floats or integers), "
+                        f"got dtype {arr.dtype}")
+    return arr
+
+
 def check_int(name, value, minimum=None, maximum=None):
     """A Python or NumPy integer (not a bool) in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

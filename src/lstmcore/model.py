@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._checks import real_array
+
 __all__ = ["ModelCache", "SequenceModel", "build_model"]
 
 OUTPUTS = ("last", "all")
@@ -63,7 +65,11 @@ class SequenceModel:
         return pred, ModelCache(lstm_cache, head_cache, state, y.shape, mask)
 
     def backward(self, dpred, cache):
-        """Adds into the LSTM's and the head's grads; returns the LSTM's (dx, (dh0, dc0))."""
+        """Adds into the LSTM's and the head's grads; returns the LSTM's (dx, (dh0, dc0)).
+
+        dpred has pred's shape; integers are read as floats, other dtypes are refused.
+        """
+        dpred = real_array("dpred", dpred)
         if self.output == "last":
             dfeat = self.head.backward(dpred, cache.head)
             h_n = cache.state[0]

@@ -8,6 +8,8 @@ import inspect
 
 import numpy as np
 
+from ._checks import float_dtype, real_array
+
 __all__ = ["LSTMRegressor"]
 
 
@@ -80,23 +82,24 @@ class LSTMRegressor:
         :meth:`lstmcore.trainer.Trainer.fit`.
         """
         from .model import build_model
-        from .trainer import Trainer, _validation_pair
+        from .trainer import Trainer, _as_samples, _validation_pair
 
-        X = self._check_X(X)
-        y = np.asarray(y, dtype=self.dtype)
-        if y.ndim not in (1, 2) or len(y) != len(X):
-            raise ValueError(f"y must have shape ({len(X)},) or ({len(X)}, K), got {y.shape}")
+        dtype = float_dtype("dtype", self.dtype)
+        X = _as_samples(X, dtype, "X")
+        y = self._targets(y, len(X), dtype, "y")
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
         if validation is not None:
             X_val, y_val = _validation_pair(validation)
-            validation = (X_val, np.asarray(y_val, dtype=self.dtype).reshape(len(X_val), -1))
+            X_val = _as_samples(X_val, dtype, "validation[0]")
+            y_val = self._targets(y_val, len(X_val), dtype, "validation[1]")
+            validation = (X_val, y_val.reshape(len(y_val), -1))
         model_seed, trainer_seed = (int(s.generate_state(1)[0])
                                     for s in np.random.SeedSequence(self.seed).spawn(2))
         self.model_ = build_model(X.shape[2], self.hidden_size, output_size=y2.shape[1],
                                   num_layers=self.num_layers, init=self.init,
                                   bidirectional=self.bidirectional, dropout=self.dropout,
-                                  batch_first=True, dtype=self.dtype, seed=model_seed)
+                                  batch_first=True, dtype=dtype, seed=model_seed)
         self.optimizer_ = self._make_optimizer(self.model_.parameters())
         trainer = Trainer(self.model_, self.optimizer_, loss="mse", batch_size=self.batch_size,
                           seed=trainer_seed, clip_norm=self.clip_norm, progress=self.progress)
@@ -111,11 +114,11 @@ class LSTMRegressor:
 
     def predict(self, X):
         """pred (N,) or (N, K), as y was given to fit."""
-        from .trainer import predict
+        from .trainer import _as_samples, predict
 
         if not hasattr(self, "model_"):
             raise ValueError("this LSTMRegressor is not fitted yet; call fit first")
-        X = self._check_X(X)
+        X = _as_samples(X, self.model_.dtype, "X")
         if X.shape[2] != self.n_features_in_:
             raise ValueError(f"X must have {self.n_features_in_} features (shape (N, T, "
                              f"{self.n_features_in_})), got {X.shape}")
@@ -134,14 +137,13 @@ class LSTMRegressor:
         r2 = np.where(safe, 1 - ss_res / np.where(safe, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0))
         return float(r2.mean())
 
-    def _check_X(self, X):
-        try:
-            X = np.asarray(X, dtype=self.dtype)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"X must be convertible to a float array: {exc}") from None
-        if X.ndim != 3:
-            raise ValueError(f"X must have shape (N, T, I), got {X.shape}")
-        return X
+    @staticmethod
+    def _targets(y, n, dtype, name):
+        """y (n,) or (n, K) as an array of ``dtype``."""
+        y = real_array(name, y)
+        if y.ndim not in (1, 2) or len(y) != n:
+            raise ValueError(f"{name} must have shape ({n},) or ({n}, K), got {y.shape}")
+        return y.astype(dtype, copy=False)
 
     def _make_optimizer(self, params):
         from . import optim

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import real_array
+
 __all__ = ["EarlyStopping", "History", "Trainer", "predict"]
 
 
@@ -55,16 +57,13 @@ def _positive_int(value, name):
 
 
 def _as_samples(X, dtype, name):
-    """X as a float array of the model's dtype, samples on axis 0."""
-    try:
-        X = np.asarray(X, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be convertible to a {np.dtype(dtype)} array: {exc}") from None
+    """X as a float array of ``dtype``, samples on axis 0."""
+    X = real_array(name, X)
     if X.ndim != 3:
         raise ValueError(f"{name} must have shape (N, T, I), got {X.shape}")
     if len(X) == 0:  # the batch stream would wait forever for a sample, evaluate divide by 0
         raise ValueError(f"{name} must hold at least one sample, got shape {X.shape}")
-    return X
+    return X.astype(dtype, copy=False)
 
 
 def _validation_pair(validation):
@@ -160,7 +159,8 @@ class Trainer:
             raise ValueError("early_stopping needs a validation set")
         if validation is not None:
             X_val, y_val = _validation_pair(validation)
-            X_val, y_val, _ = self._check_data(X_val, y_val, None, name="validation")
+            X_val, y_val, _ = self._check_data(X_val, y_val, None,
+                                               names=("validation[0]", "validation[1]"))
 
         history = History()
         best, best_state, waited = math.inf, None, 0
@@ -264,14 +264,14 @@ class Trainer:
             return _to_model_layout(self.model, yb)
         return yb
 
-    def _check_data(self, X, y, lengths, name="X"):
-        X = _as_samples(X, self.model.dtype, name)
-        y = np.asarray(y)
-        if np.issubdtype(y.dtype, np.floating):
+    def _check_data(self, X, y, lengths, names=("X", "y")):
+        X = _as_samples(X, self.model.dtype, names[0])
+        y = real_array(names[1], y)  # integers stay: cross-entropy takes class indices
+        if y.dtype.kind == "f":
             y = y.astype(self.model.dtype)
-        if len(y) != len(X):
-            raise ValueError(f"y must have one target per sample of {name}: "
-                             f"{len(X)} samples, {len(y)} targets")
+        if y.shape[:1] != X.shape[:1]:
+            raise ValueError(f"{names[1]} must have one target per sample of {names[0]}: "
+                             f"{len(X)} samples, {names[1]} of shape {y.shape}")
         if lengths is not None:
             lengths = np.asarray(lengths)
             if lengths.shape != (len(X),):
