@@ -43,6 +43,33 @@ def test_score_is_r2_averaged_over_outputs(rng, monkeypatch):
     assert model.score(None, y[:, 0]) == 1.0
 
 
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3, 1))
+    return X, LSTMRegressor(hidden_size=3, steps=1, seed=0).fit(X, rng.standard_normal(8))
+
+
+@pytest.mark.parametrize("shape", [(7,), (9,), (16,), (8, 2), (8, 1, 1), (1, 8), ()], ids=str)
+def test_score_refuses_y_of_another_shape_than_the_predictions(fitted, shape):
+    X, model = fitted
+    with pytest.raises(ValueError, match=r"y must have shape \(8,\), that of the predictions"):
+        model.score(X, np.ones(shape))
+
+
+@pytest.mark.parametrize("dtype", [complex, object, bool, str])
+def test_score_refuses_y_that_is_not_real_numbers(fitted, dtype):
+    X, model = fitted
+    with pytest.raises(TypeError, match="y must hold real numbers"):
+        model.score(X, np.ones(8).astype(dtype))
+
+
+def test_score_takes_a_column_for_one_output(fitted, rng):
+    X, model = fitted
+    y = rng.standard_normal(8)
+    assert model.score(X, y[:, None]) == model.score(X, y)
+
+
 def test_same_seed_same_model(rng):
     X, y = rng.standard_normal((40, 5, 1)), rng.standard_normal(40)
     a, b, c = (LSTMRegressor(hidden_size=4, steps=5, seed=s).fit(X, y) for s in (1, 1, 2))

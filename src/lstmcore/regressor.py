@@ -126,10 +126,17 @@ class LSTMRegressor:
         return pred[:, 0] if self._y_1d else pred
 
     def score(self, X, y):
-        """Coefficient of determination R^2, averaged uniformly over outputs (as sklearn)."""
-        y = np.asarray(y, dtype=np.float64)
-        pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
-        y2, p2 = y.reshape(len(y), -1), pred.reshape(len(y), -1)
+        """Coefficient of determination R^2, averaged uniformly over outputs (as sklearn).
+
+        y has the shape of the predictions for X, (N,) or (N, K); (N, 1) and (N,) are alike.
+        """
+        y = real_array("y", y)
+        pred = np.asarray(self.predict(X), dtype=np.float64)
+        n = len(pred)
+        if y.ndim not in (1, 2) or len(y) != n or y.size != pred.size:
+            raise ValueError(f"y must have shape {pred.shape}, that of the predictions for X, "
+                             f"got {y.shape}")
+        y2, p2 = y.reshape(n, -1).astype(np.float64), pred.reshape(n, -1)
         ss_res = ((y2 - p2) ** 2).sum(axis=0)
         ss_tot = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
         # sklearn's convention for a constant target: 1 if predicted exactly, else 0
