@@ -142,8 +142,46 @@ def test_load_state_dict_names_missing_and_unexpected_keys():
     state = model.state_dict()
     del state["head.bias"]
     state["head.extra"] = np.zeros(1)
-    with pytest.raises(ValueError, match=r"missing \['head.bias'\].*unexpected \['head.extra'\]"):
+    with pytest.raises(KeyError, match=r"missing \['head.bias'\].*unexpected \['head.extra'\]"):
         model.load_state_dict(state)
+
+
+def broken_state_dicts(model):
+    """label -> (state dict, error, match); every entry differs from the model's, so a partial
+    load would show."""
+    good = {name: value + 1 for name, value in model.state_dict().items()}
+
+    def edited(name, value):
+        state = dict(good)
+        if value is None:
+            del state[name]
+        else:
+            state[name] = value
+        return state
+
+    return {
+        "lstm-missing": (edited("lstm.bias_hh_l0", None), KeyError, "lstm.bias_hh_l0"),
+        "head-missing": (edited("head.bias", None), KeyError, "head.bias"),
+        "head-unexpected": (edited("head.extra", np.zeros(1)), KeyError, "head.extra"),
+        "lstm-misshapen": (edited("lstm.weight_hh_l0", good["lstm.weight_hh_l0"].T), ValueError,
+                           r"state\['lstm.weight_hh_l0'\] must have shape \(12, 3\)"),
+        "head-misshapen": (edited("head.bias", np.zeros(K + 1)), ValueError,
+                           r"state\['head.bias'\] must have shape \(2,\)"),
+        "head-complex": (edited("head.weight", good["head.weight"] + 1j), TypeError,
+                         "head.weight"),
+        "not-a-mapping": (list(good.values()), TypeError, "state must be a mapping"),
+    }
+
+
+@pytest.mark.parametrize("label", broken_state_dicts(make_model()))
+def test_bad_state_dict_is_refused_and_loads_nothing(label):
+    model = make_model()
+    state, error, match = broken_state_dicts(model)[label]
+    before = model.state_dict()
+    with pytest.raises(error, match=match):
+        model.load_state_dict(state)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} was loaded")
 
 
 @pytest.mark.parametrize("dtype", [complex, object, bool, str])

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import real_array
+from ._checks import float_array, real_array
 
 __all__ = ["ModelCache", "SequenceModel", "build_model"]
 
@@ -118,16 +118,30 @@ class SequenceModel:
         return self._prefixed(self.lstm.state_dict(), self.head.state_dict())
 
     def load_state_dict(self, state):
-        """Writes ``state`` (names as :meth:`state_dict`) into the live parameters."""
-        expected = set(self.parameters())
-        missing, unexpected = expected - set(state), set(state) - expected
+        """Writes ``state`` (names as :meth:`state_dict`) into the live parameters.
+
+        Every entry is checked before any is written, so a refused state leaves the model as
+        it was: KeyError names missing and unexpected keys, ValueError an array of the wrong
+        shape, TypeError one that does not hold floats.
+        """
+        if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+            raise TypeError(f"state must be a mapping of names to arrays, "
+                            f"got {type(state).__name__}")
+        params = self.parameters()
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
         if missing or unexpected:
-            raise ValueError(f"state does not match the model: missing {sorted(missing)}, "
-                             f"unexpected {sorted(unexpected)}")
+            raise KeyError(f"state does not match the model: missing {missing}, "
+                           f"unexpected {unexpected}")
         parts = {"lstm": {}, "head": {}}
-        for name, value in state.items():
+        for name, p in params.items():
+            value = float_array(f"state[{name!r}]", state[name])
+            if value.shape != p.shape:
+                raise ValueError(f"state[{name!r}] must have shape {p.shape}, got {value.shape}")
             part, _, key = name.partition(".")
             parts[part][key] = value
+        # The parts check what was checked above, so the head cannot refuse after the LSTM
+        # has loaded.
         self.lstm.load_state_dict(parts["lstm"])
         self.head.load_state_dict(parts["head"])
 
