@@ -166,6 +166,19 @@ def test_load_state_dict_names_missing_unexpected_and_misshaped_keys():
         layer.load_state_dict({"weight": np.zeros((3, 2)), "bias": np.zeros(2)})
 
 
+@pytest.mark.parametrize("bias, error", [(None, KeyError), (np.zeros(3), ValueError),
+                                         (np.zeros(2, complex), TypeError)],
+                         ids=["missing", "misshapen", "complex"])
+def test_bad_state_dict_loads_nothing(bias, error):
+    layer = Linear(3, 2, seed=0)
+    before = layer.state_dict()
+    state = {"weight": before["weight"] + 1} | ({} if bias is None else {"bias": bias})
+    with pytest.raises(error, match="bias"):
+        layer.load_state_dict(state)
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} was loaded")
+
+
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(in_features=0, out_features=2), ValueError, "in_features"),
     (dict(in_features=3, out_features=-1), ValueError, "out_features"),

@@ -135,16 +135,20 @@ class Linear:
     def load_state_dict(self, state):
         """Copy ``state`` into the live parameter arrays (optimizers keep references to them).
 
-        Raises KeyError for a missing or unexpected key and ValueError for a wrong shape.
+        Raises KeyError for a missing or unexpected key and ValueError for a wrong shape; every
+        entry is checked before any is written, so a refused state changes nothing.
         """
         params = self.parameters()
         unexpected = sorted(set(state) - set(params))
         if unexpected:
             raise KeyError(f"state has unexpected keys {unexpected}; expected {list(params)}")
+        values = {}
         for name, p in params.items():
             if name not in state:
                 raise KeyError(f"state is missing {name!r}")
-            value = _float_array(state[name], f"state[{name!r}]", self.dtype)
-            if value.shape != p.shape:
-                raise ValueError(f"state[{name!r}] must have shape {p.shape}, got {value.shape}")
-            p[...] = value
+            values[name] = _float_array(state[name], f"state[{name!r}]", self.dtype)
+            if values[name].shape != p.shape:
+                raise ValueError(f"state[{name!r}] must have shape {p.shape}, "
+                                 f"got {values[name].shape}")
+        for name, p in params.items():
+            p[...] = values[name]
