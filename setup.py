@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 # -fno-math-errno only stops libm calls from setting errno, which nothing reads, and
 # -fno-trapping-math lets the NaN-preserving clamps of lstm_math.h become vector selects (it
 # gives up FP exception flags, which nothing reads either). -std=c11 keeps FMA contraction
-# off, so every CPU computes the same bits.
+# off except in the gate and small-GEMM kernels, which opt in (see csrc/lstm_impl.h).
 compile_args = ["-O3", "-std=c11", "-fno-math-errno", "-fno-trapping-math"]
 if sys.platform == "win32":
     compile_args = ["/O2"]
@@ -21,7 +21,8 @@ core = Extension(
     "lstmcore._core",
     sources=["src/lstmcore/_core.pyx", "csrc/lstm.c"],
     include_dirs=["csrc"],
-    depends=["csrc/lstm.h", "csrc/lstm_impl.h", "csrc/lstm_math.h"],
+    depends=["csrc/lstm.h", "csrc/lstm_impl.h", "csrc/lstm_math.h", "csrc/lstm_gemm.h",
+             "csrc/lstm_gemm_kernel.h"],
     extra_compile_args=compile_args,
 )
 

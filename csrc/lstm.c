@@ -58,8 +58,40 @@ size_t lstm_rows(const lstm_dims *d)
 
 size_t lstm_cache_size(const lstm_dims *d)
 {
+    if (lstm_check_dims(d) != LSTM_OK) return 0;
     size_t n = lstm_rows(d);
     return n * 4 * (size_t)d->hidden_size + n * (size_t)d->hidden_size; /* gates (N, G) + cells (N, H) */
+}
+
+/* The per-step recurrent products run on the core's own GEMM (lstm_gemm.h) when one step's
+ * B x 4H x Ph multiply-adds are at most LSTM_SMALL_STEP_MACS and the batch has at least
+ * LSTM_SMALL_MIN_BATCH rows: below that size BLAS's per-call overhead costs more than the
+ * arithmetic, above it BLAS's packing and threads win; and with fewer rows the kernel's
+ * register blocks run mostly empty while BLAS switches to a GEMV (batch 1: 4x slower ours). */
+#define LSTM_SMALL_STEP_MACS ((size_t)1 << 19)
+#define LSTM_SMALL_MIN_BATCH 4
+
+/* Packed GEMM operands pad rows to a multiple of this many elements (64 bytes of float32,
+ * 128 of float64): a whole number of vectors at every width the kernel is built for. */
+#define LSTM_GEMM_PAD 16
+
+static size_t lstm_gemm_padded(size_t n) { return (n + LSTM_GEMM_PAD - 1) / LSTM_GEMM_PAD * LSTM_GEMM_PAD; }
+
+static int small_recurrence(const lstm_dims *d)
+{
+    size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
+    return d->batch >= LSTM_SMALL_MIN_BATCH
+           && (size_t)d->batch * 4 * (size_t)d->hidden_size * Ph <= LSTM_SMALL_STEP_MACS;
+}
+
+/* Elements of W_hh packed for the small GEMM: (Ph, pad(G)) for the forward's h W_hh^T and
+ * (G, pad(Ph)) for the backward's dG W_hh; 0 when BLAS does the recurrence. */
+static size_t packed_w_hh_size(const lstm_dims *d, int transposed)
+{
+    if (!small_recurrence(d)) return 0;
+    size_t G = 4 * (size_t)d->hidden_size;
+    size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
+    return transposed ? Ph * lstm_gemm_padded(G) : G * lstm_gemm_padded(Ph);
 }
 
 /* Steps whose input projection one inference GEMM computes. */
@@ -71,8 +103,9 @@ static int chunk_steps(const lstm_dims *d)
     return steps < (size_t)d->time_steps ? (int)steps : d->time_steps;
 }
 
-/* Forward workspace: the combined bias (G), the projection's r rows (B, H) when P > 0, and in
- * inference the pre-activations of one chunk of steps (chunk*B, G). */
+/* Forward workspace: the combined bias (G), the projection's r rows (B, H) when P > 0, in
+ * inference the pre-activations of one chunk of steps (chunk*B, G), and W_hh^T packed for the
+ * small GEMM. */
 size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
@@ -80,15 +113,18 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     size_t n = G;
     if (d->proj_size > 0) n += (size_t)d->batch * (size_t)d->hidden_size;
     if (!training) n += (size_t)chunk_steps(d) * (size_t)d->batch * G;
-    return n;
+    return n + packed_w_hh_size(d, 1);
 }
 
-/* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H). */
+/* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H); and
+ * W_hh packed for the small GEMM. 0 when neither is needed. */
 size_t lstm_backward_workspace_size(const lstm_dims *d)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
-    if (d->proj_size == 0) return 0;
-    return lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
+    size_t n = packed_w_hh_size(d, 0);
+    if (d->proj_size > 0)
+        n += lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
+    return n;
 }
 
 /* The dtype instances: one template, compiled once per dtype. */

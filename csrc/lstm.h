@@ -112,17 +112,18 @@ typedef struct lstm_grads_f64 {
 } lstm_grads_f64;
 
 /* Sizes, in elements of the dtype (multiply by sizeof(float) or sizeof(double)). They return
- * 0 for invalid dims; use lstm_check_dims() to learn why. (lstm_cache_size reads d even when
- * d is NULL: pass a non-NULL d.)
+ * 0 for invalid dims (NULL included); use lstm_check_dims() to learn why.
  *
  * Forward workspace: never 0 for valid dims (it holds at least the summed bias, G elements),
  * so lstm_forward_* always needs a work buffer. training is nonzero for a forward that will be
  * given a cache, 0 for inference. Inference needs more: it also holds the input projection of
  * a chunk of steps, which a training forward writes straight into the cache. A workspace sized
- * for inference is therefore large enough for a training forward too.
+ * for inference is therefore large enough for a training forward too. For small steps (batch
+ * >= 4 and B*4H*Ph <= 2^19 multiply-adds) it also holds W_hh^T packed for the core's own GEMM.
  *
- * Backward workspace: 0 when P == 0 (the backward then needs no work buffer and work may be
- * NULL); N*P + B*H when P > 0. */
+ * Backward workspace: W_hh packed for the core's own GEMM at the same small steps, and with a
+ * projection (P > 0) N*P + B*H more. It is 0 when neither applies, and then work may be NULL.
+ * Always size buffers with these functions rather than by formula. */
 size_t lstm_rows(const lstm_dims *d);                          /* N */
 size_t lstm_cache_size(const lstm_dims *d);                    /* N*G + N*H */
 size_t lstm_forward_workspace_size(const lstm_dims *d, int training);

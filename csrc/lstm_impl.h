@@ -35,14 +35,21 @@ static void FN(gemm)(const lstm_blas *blas, char ta, char tb, int m, int n, int 
                      &ldc);
 }
 
+#include "lstm_gemm.h"
+
 /* The gate passes: one fused, vectorisable loop over the rows of a step. On x86-64 with GCC or
- * Clang they are compiled for AVX-512, AVX2 and the baseline and picked at run time; the
- * arithmetic is the same in every variant (no FMA contraction under -std=c11), so results do
- * not depend on the CPU's vector width. */
+ * Clang they are compiled for AVX-512, AVX2 with FMA (haswell) and the baseline and picked at
+ * run time. Here, as in the GEMM kernel, a * b + c may contract into one FMA (fp-contract=fast
+ * for these functions only; -std=c11 keeps it off elsewhere): the polynomials of the gate
+ * math are chains of them, and fusing makes the pass 1.5x faster at the seed shape while
+ * rounding once instead of twice (tests/test_math.py holds the result to 3 ulp either way).
+ * Results may differ in the last bit between a CPU with FMA and one without, as BLAS's do. */
 #ifndef LSTM_KERNEL
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
 #if __has_attribute(target_clones) && !defined(LSTM_NO_TARGET_CLONES)
-#define LSTM_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#define LSTM_KERNEL                                                                      \
+    __attribute__((target_clones("avx512f", "arch=haswell", "default"),                      \
+                   optimize("fp-contract=fast")))
 #endif
 #endif
 #ifndef LSTM_KERNEL
@@ -51,9 +58,9 @@ static void FN(gemm)(const lstm_blas *blas, char ta, char tb, int m, int n, int 
 #endif
 
 /* The gate loops run over blocks of LSTM_BLOCK hidden units: a fixed trip count vectorises at
- * every vector width with no scalar remainder, and a hidden size that is not a multiple of the
- * block gets its last block through a zero-padded copy (H = 30 would otherwise run half its
- * units in scalar code). In a block, gate q of unit j is at a[q * s + j]. */
+ * every vector width with no scalar remainder (H = 30 would otherwise run half its units in
+ * scalar code); the last, partial block is described at gates_forward. In a block, gate q of
+ * unit j is at a[q * s + j]. */
 #ifndef LSTM_BLOCK
 #define LSTM_BLOCK 16
 #endif
@@ -106,12 +113,18 @@ LSTM_INLINE void FN(backward_block)(REAL *restrict a, size_t s, REAL *restrict c
     }
 }
 
-/* Copies n <= LSTM_BLOCK elements. An inline loop: the tails are short and a memcpy call
- * per tail cost more than the gates themselves at H = 30. */
+/* Copies n <= LSTM_BLOCK elements. An inline loop: with n = LSTM_BLOCK it becomes a few
+ * vector moves, and a memcpy call per short tail would cost more than the gates at H = 30. */
 LSTM_INLINE void FN(copy_short)(REAL *restrict dst, const REAL *restrict src, int n)
 {
     for (int j = 0; j < n; j++) dst[j] = src[j];
 }
+
+/* A hidden size that is not a multiple of LSTM_BLOCK (H = 30) has a last, partial block. When
+ * H >= LSTM_BLOCK it runs as the whole block of units [H - LSTM_BLOCK, H), which overlaps the
+ * full block before it: it is computed on copies taken before the full blocks write anything
+ * and stored after them, so the overlapping units get the same values twice (same inputs, same
+ * arithmetic) and every copy is a whole block (vector moves). Only H < LSTM_BLOCK pads. */
 
 /* Forward over the b rows of a step. a (b, G) pre-activations -> activated gates; c (b, H)
  * c_{t-1} -> c_t, also copied to c_save (b, H) unless NULL; out (b, ld_out) receives r. */
@@ -121,21 +134,25 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
 {
     const size_t G = 4 * (size_t)H;
     const int full = H - H % LSTM_BLOCK, n = H - full;
-    /* The last, partial block runs on zero-padded copies; its bias is the same every row. */
+    const int overlap = n > 0 && H >= LSTM_BLOCK;
+    const int t0 = overlap ? H - LSTM_BLOCK : full; /* first unit of the last block */
+    const int tn = overlap ? LSTM_BLOCK : n;        /* its units that exist */
     REAL ta[4 * LSTM_BLOCK] = {0}, tb[4 * LSTM_BLOCK] = {0};
     REAL tc[LSTM_BLOCK] = {0}, tout[LSTM_BLOCK];
-    for (int q = 0; q < 4; q++) FN(copy_short)(tb + q * LSTM_BLOCK, bias + q * H + full, n);
+    for (int q = 0; q < 4; q++) FN(copy_short)(tb + q * LSTM_BLOCK, bias + q * H + t0, tn);
     for (int r = 0; r < b; r++) {
         REAL *ar = a + r * G, *cr = c + (size_t)r * H, *outr = out + (size_t)r * ld_out;
+        if (n > 0) {
+            for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
+            FN(copy_short)(tc, cr + t0, tn);
+            FN(forward_block)(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
+        }
         for (int j = 0; j < full; j += LSTM_BLOCK)
             FN(forward_block)(ar + j, H, bias + j, H, cr + j, outr + j);
         if (n > 0) {
-            for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, ar + q * H + full, n);
-            FN(copy_short)(tc, cr + full, n);
-            FN(forward_block)(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
-            for (int q = 0; q < 4; q++) FN(copy_short)(ar + q * H + full, ta + q * LSTM_BLOCK, n);
-            FN(copy_short)(cr + full, tc, n);
-            FN(copy_short)(outr + full, tout, n);
+            for (int q = 0; q < 4; q++) FN(copy_short)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
+            FN(copy_short)(cr + t0, tc, tn);
+            FN(copy_short)(outr + t0, tout, tn);
         }
         if (c_save) memcpy(c_save + (size_t)r * H, cr, (size_t)H * sizeof(REAL));
     }
@@ -149,21 +166,25 @@ static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell
 {
     const REAL zeros[LSTM_BLOCK] = {0};
     const int full = H - H % LSTM_BLOCK, n = H - full;
+    const int overlap = n > 0 && H >= LSTM_BLOCK;
+    const int t0 = overlap ? H - LSTM_BLOCK : full, tn = overlap ? LSTM_BLOCK : n;
+    REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
+    REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
+    if (n > 0) {
+        for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, a + q * H + t0, tn);
+        FN(copy_short)(tcell, cell + t0, tn);
+        if (c_prev) FN(copy_short)(tcp, c_prev + t0, tn);
+        FN(copy_short)(tdr, dr + t0, tn);
+        FN(copy_short)(tdc, dc + t0, tn);
+        FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
+    }
     for (int j = 0; j < full; j += LSTM_BLOCK)
         FN(backward_block)(a + j, H, cell + j, c_prev ? c_prev + j : zeros, dr + j, dc + j,
                            save_r);
     if (n > 0) {
-        REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
-        REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
-        for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, a + q * H + full, n);
-        FN(copy_short)(tcell, cell + full, n);
-        if (c_prev) FN(copy_short)(tcp, c_prev + full, n);
-        FN(copy_short)(tdr, dr + full, n);
-        FN(copy_short)(tdc, dc + full, n);
-        FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
-        for (int q = 0; q < 4; q++) FN(copy_short)(a + q * H + full, ta + q * LSTM_BLOCK, n);
-        FN(copy_short)(cell + full, tcell, n);
-        FN(copy_short)(dc + full, tdc, n);
+        for (int q = 0; q < 4; q++) FN(copy_short)(a + q * H + t0, ta + q * LSTM_BLOCK, tn);
+        FN(copy_short)(cell + t0, tcell, tn);
+        FN(copy_short)(dc + t0, tdc, tn);
     }
 }
 
@@ -200,7 +221,9 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     REAL *bias = work;                                      /* (G) b_ih + b_hh */
     REAL *rows_r = bias + G;                                /* (B, H) r before W_hr, P > 0 */
     REAL *chunk = rows_r + (P > 0 ? (size_t)B * H : 0);     /* (chunk*B, G) inference */
+    REAL *w_hh_t = chunk + (training ? 0 : (size_t)chunk_steps(d) * B * G); /* (Ph, pad G) */
     REAL *cells = training ? cache + N * (size_t)G : NULL;  /* (N, H) saved c_t */
+    const int small = small_recurrence(d);
     /* Training projects all steps into the cache; inference a chunk at a time. */
     const int chunk_len = training ? T : chunk_steps(d);
 
@@ -208,6 +231,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
+    if (small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
 
     REAL *pre = NULL;       /* pre-activations of the current chunk */
     size_t pre_row0 = 0;    /* packed row that pre's first row stands for */
@@ -236,7 +260,12 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         REAL *a = pre + (off_t - pre_row0) * (size_t)G; /* (b, G) */
 
         /* a += h_{t-1} W_hh^T; skipped while every state is still the zero default. */
-        if (s > 0 || h0) FN(gemm)(blas, 'N', 'T', b, G, Ph, 1, h_n, Ph, w->w_hh, Ph, 1, a, G);
+        if (s == 0 && !h0)
+            ;
+        else if (small)
+            FN(small_gemm)(b, G, Ph, h_n, Ph, 1, w_hh_t, a, G, 1);
+        else
+            FN(gemm)(blas, 'N', 'T', b, G, Ph, 1, h_n, Ph, w->w_hh, Ph, 1, a, G);
 
         REAL *out = P > 0 ? rows_r : y + off_t * (size_t)ldy;
         FN(gates_forward)(a, c_n, out, P > 0 ? H : ldy, training ? cells + off_t * H : NULL,
@@ -302,17 +331,20 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     const int T = d->time_steps, I = d->input_size, H = d->hidden_size, P = d->proj_size;
     const int Ph = P > 0 ? P : H, G = 4 * H;
     if (ldy < Ph || (dy && lddy < Ph)) return LSTM_ERR_BAD_LEADING_DIM;
-    if (P > 0 && !work) return LSTM_ERR_NULL_ARGUMENT;
+    if (!work && lstm_backward_workspace_size(d) > 0) return LSTM_ERR_NULL_ARGUMENT;
     const size_t N = lstm_rows(d);
+    const int small = small_recurrence(d);
 
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
-    REAL *dh_rows = work;                   /* (N, P) dL/dh of every row, P > 0 */
-    REAL *dr = P > 0 ? work + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
+    REAL *w_hh_p = work;                    /* (G, pad Ph) W_hh packed, small */
+    REAL *dh_rows = work ? work + (small ? (size_t)G * FN(gemm_padded)(Ph) : 0) : NULL; /* (N, P) dL/dh, P > 0 */
+    REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
     REAL *dh = dh0, *dc = dc0;
     FN(init_state)(dh, dh_n, (size_t)d->batch * Ph);
     FN(init_state)(dc, dc_n, (size_t)d->batch * H);
+    if (small) FN(gemm_pack)(w_hh_p, w->w_hh, G, Ph, 0);
 
     /* Steps in the reverse of the forward's processing order. */
     size_t off = d->reverse ? 0 : N;
@@ -356,7 +388,10 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
                                    c_prev, d_r + (size_t)r * H, dc + (size_t)r * H, P > 0, H);
         }
         /* a = ... + h_{t-1} W_hh^T */
-        FN(gemm)(blas, 'N', 'N', b, Ph, G, 1, gates + off_t * G, G, w->w_hh, Ph, 0, dh, Ph);
+        if (small)
+            FN(small_gemm)(b, Ph, G, gates + off_t * G, G, 1, w_hh_p, dh, Ph, 0);
+        else
+            FN(gemm)(blas, 'N', 'N', b, Ph, G, 1, gates + off_t * G, G, w->w_hh, Ph, 0, dh, Ph);
     }
 
     /* Everything left is a GEMM or a sum over all N rows at once. */

@@ -120,6 +120,8 @@ static void check_sizes(void)
                              {2, 2, 1, 1, 0, 0, increasing}};
     const int codes[] = {LSTM_ERR_BAD_SIZE, LSTM_ERR_BAD_SIZE, LSTM_ERR_BAD_BATCH_SIZES};
     int bad_count = lstm_check_dims(NULL) != LSTM_ERR_NULL_ARGUMENT || lstm_rows(NULL) != 0;
+    bad_count += lstm_cache_size(NULL) != 0 || lstm_forward_workspace_size(NULL, 0) != 0;
+    bad_count += lstm_backward_workspace_size(NULL) != 0;
     for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
         bad_count += lstm_check_dims(&bad[i]) != codes[i];
         bad_count += lstm_rows(&bad[i]) != 0 || lstm_cache_size(&bad[i]) != 0;

@@ -1,0 +1,82 @@
+/*
+ * lstmcore: the core's own GEMM for the small per-step products of the recurrence, where a
+ * BLAS call costs more in overhead (argument checks, packing, thread hand-off) than in
+ * arithmetic: at the seed shape (B = 32, H = 30) one step's h W_hh^T is 29k multiply-adds.
+ * Included by lstm_impl.h once per dtype; lstm_gemm_kernel.h holds the kernel, compiled here
+ * once per instruction set and picked at run time.
+ */
+#ifndef LSTM_GEMM_MACROS
+#define LSTM_GEMM_MACROS
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LSTM_NO_TARGET_CLONES)
+#define LSTM_GEMM_X86 1
+#else
+#define LSTM_GEMM_X86 0
+#endif
+#endif
+
+/* Elements per packed row of width n: a multiple of LSTM_GEMM_PAD (lstm.c), which is a
+ * multiple of every kernel's vector width in elements. */
+static inline size_t FN(gemm_padded)(size_t n) { return lstm_gemm_padded(n); }
+
+/* Packs W (rows, cols) row-major, or its transpose when transpose, into dst with rows of
+ * gemm_padded(width) elements, zero past the width. */
+static void FN(gemm_pack)(REAL *restrict dst, const REAL *restrict W, int rows, int cols,
+                          int transpose)
+{
+    const int out_rows = transpose ? cols : rows, width = transpose ? rows : cols;
+    const size_t ld = FN(gemm_padded)((size_t)width);
+    for (int p = 0; p < out_rows; p++) {
+        REAL *d = dst + (size_t)p * ld;
+        if (transpose)
+            for (int j = 0; j < width; j++) d[j] = W[(size_t)j * cols + p];
+        else
+            memcpy(d, W + (size_t)p * cols, (size_t)width * sizeof(REAL));
+        for (size_t j = (size_t)width; j < ld; j++) d[j] = 0;
+    }
+}
+
+#define GK_VBYTES 16
+#define GK_ATTR
+#define GK(name) LSTM_CAT(FN(name), base)
+#include "lstm_gemm_kernel.h"
+#undef GK
+#undef GK_ATTR
+#undef GK_VBYTES
+
+#if LSTM_GEMM_X86
+#define GK_VBYTES 32
+#define GK_ATTR __attribute__((target("avx2,fma")))
+#define GK(name) LSTM_CAT(FN(name), avx2)
+#include "lstm_gemm_kernel.h"
+#undef GK
+#undef GK_ATTR
+#undef GK_VBYTES
+
+#define GK_VBYTES 64
+#define GK_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define GK(name) LSTM_CAT(FN(name), avx512)
+#include "lstm_gemm_kernel.h"
+#undef GK
+#undef GK_ATTR
+#undef GK_VBYTES
+#endif
+
+/* C (m, n) = A (m, k) Bp (k, n), or += when accumulate; Bp packed by gemm_pack with ldb =
+ * gemm_padded(n); A(i, p) = A[i * ars + p * acs]. */
+static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
+                           const REAL *Bp, REAL *C, size_t ldc, int accumulate)
+{
+    const size_t ldb = FN(gemm_padded)((size_t)n);
+#if LSTM_GEMM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+        LSTM_CAT(FN(gemm), avx512)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        LSTM_CAT(FN(gemm), avx2)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+        return;
+    }
+#endif
+    LSTM_CAT(FN(gemm), base)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+}
