@@ -1,5 +1,6 @@
 """Optimizers and clip_grad_norm_: step by step against torch, exact resumption, argument checks."""
 import io
+import pickle
 
 import numpy as np
 import pytest
@@ -239,6 +240,96 @@ def test_grads_that_do_not_match_params_are_refused_before_any_update(grads, err
         optimizer.step(grads)
     assert optimizer.step_count == 0
     assert all((p == 1).all() for p in params.values())
+
+
+def _counting_checks(optimizer):
+    """Wraps the optimizer's full check of grads; returns the list its calls are counted in."""
+    calls = []
+    check = optimizer._check_grads
+    optimizer._check_grads = lambda *args: (calls.append(1), check(*args))[1]
+    return calls
+
+
+@pytest.mark.parametrize("as_list", [False, True], ids=["dict", "list"])
+def test_the_same_grad_arrays_are_checked_once(rng, as_list):
+    """Training passes the same arrays every step (in a fresh dict from model.grads())."""
+    params = _params(rng, np.float32)
+    grads = {name: np.ones_like(p) for name, p in params.items()}
+    optimizer = optim.Adagrad(params)
+    calls = _counting_checks(optimizer)
+    for _ in range(3):
+        optimizer.step(list(grads.values()) if as_list else dict(grads))
+    assert len(calls) == 1
+    optimizer.step({name: g.copy() for name, g in grads.items()})
+    assert len(calls) == 2
+
+
+def _changed_grads(grads):
+    """label -> grads edited after a valid step, the error and its match."""
+    w, b, s = grads["weight"], grads["bias"], grads["scale"]
+
+    def reshaped():
+        w.shape = (3, 4)
+        return grads
+
+    def retyped():
+        b.dtype = np.int32 if b.dtype == np.float32 else np.int64
+        return grads
+
+    return {
+        "array-reshaped-in-place": (reshaped, ValueError, r"grads\['weight'\].*\(4, 3\)"),
+        "dtype-set-in-place": (retyped, TypeError, r"grads\['bias'\].*int"),
+        "new-array-misshapen": (lambda: grads | {"weight": w.T}, ValueError, r"grads\['weight'\]"),
+        "new-array-int": (lambda: grads | {"scale": np.ones(1, int)}, TypeError, "'scale'"),
+        "key-missing": (lambda: {"weight": w, "bias": b}, KeyError, "'scale'"),
+        "key-added": (lambda: grads | {"x": s}, KeyError, "'x'"),
+        "keys-renamed": (lambda: {"weight": w, "bias": b, "scal": s}, KeyError, "scal"),
+        "list-short": (lambda: [w, b], ValueError, "3 arrays"),
+        "list-reordered": (lambda: [b, w, s], ValueError, r"grads\[0\]"),
+    }
+
+
+@pytest.mark.parametrize("label", _changed_grads(dict.fromkeys(SHAPES)))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grads_changed_after_a_step_are_checked_again(rng, dtype, label):
+    params = _params(rng, dtype)
+    grads = {name: np.ones_like(p) for name, p in params.items()}
+    optimizer = optim.SGD(params, lr=0.5)
+    optimizer.step(grads)
+    optimizer.step(list(grads.values()))
+    before = {name: p.copy() for name, p in params.items()}
+    change, error, match = _changed_grads(grads)[label]
+    with pytest.raises(error, match=match):
+        optimizer.step(change())
+    assert optimizer.step_count == 2
+    for name, p in params.items():
+        np.testing.assert_array_equal(p, before[name], err_msg=name)
+
+
+def test_grads_of_another_float_dtype_are_converted_at_every_step(rng):
+    params = {"w": np.zeros(3, np.float32)}
+    grad = np.ones(3)
+    optimizer = optim.SGD(params, lr=1.0)
+    optimizer.step({"w": grad})
+    grad[...] = 2.0
+    optimizer.step({"w": grad})
+    np.testing.assert_array_equal(params["w"], [-3.0, -3.0, -3.0])
+    assert params["w"].dtype == np.float32
+
+
+def test_pickles_leave_the_last_grads_out_and_step_on_as_the_original(rng):
+    params = _params(rng, np.float64)
+    grads = {name: rng.standard_normal(p.shape) for name, p in params.items()}
+    optimizer = optim.SGD(params, lr=0.1)
+    size = len(pickle.dumps(optimizer))
+    optimizer.step(grads)
+    saved = pickle.dumps(optimizer)
+    assert len(saved) == size
+    twin = pickle.loads(saved)
+    optimizer.step(grads)
+    twin.step(grads)
+    for name, p in params.items():
+        np.testing.assert_array_equal(twin.params[name], p, err_msg=name)
 
 
 def test_load_state_dict_names_missing_unexpected_and_misshaped_entries():

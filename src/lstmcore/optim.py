@@ -6,10 +6,22 @@ to :meth:`Optimizer.step`. The update rules are those of ``torch.optim`` (its si
 path) operation by operation, so a float64 run follows PyTorch's to rounding.
 """
 import math
+import operator
+from typing import NamedTuple
 
 import numpy as np
 
 _FLOAT_DTYPES = (np.float32, np.float64)
+_layout = operator.attrgetter("shape", "dtype")
+
+
+class _ValidGrads(NamedTuple):
+    """Grads that Optimizer._matched found valid, to pass them unchecked when they return."""
+    keys: tuple  # the dict's keys in its order, or None for a sequence
+    given: tuple  # the arrays as passed
+    layouts: list  # (shape, dtype) of each when checked
+    ordered: list  # the same arrays in the params' order
+    cast: bool  # whether some array's dtype differs from its param's
 
 
 def _param_dict(params):
@@ -82,9 +94,14 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         self.params = _param_dict(params)
+        self._valid_grads = None
         self.defaults = {}
         self.defaults = self._checked(defaults)
         self.zero_state()
+
+    def __getstate__(self):
+        # The remembered grads are only a shortcut: copies and pickles leave them out.
+        return {**self.__dict__, "_valid_grads": None}
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
@@ -113,23 +130,52 @@ class Optimizer:
 
     def _matched(self, grads):
         """grads (dict with the params' keys, or a sequence in their order) as a list of arrays
-        in the params' order and dtypes; every check is made before any parameter changes."""
-        names = list(self.params)
+        in the params' order and dtypes; every check is made before any parameter changes.
+
+        Training passes the same gradient arrays at every step, so the last grads found valid
+        are remembered (the arrays held, so that no other array can take their ids) and a call
+        with the very same arrays, keys, shapes and dtypes is not checked again.
+        """
         if isinstance(grads, dict):
-            unexpected = [k for k in grads if k not in self.params]
+            keys, given = tuple(grads), tuple(grads.values())
+        else:
+            keys, given = None, tuple(grads)
+        last = self._valid_grads
+        if (last is None or keys != last.keys or len(given) != len(last.given)
+                or not all(map(operator.is_, given, last.given))
+                or list(map(_layout, given)) != last.layouts):
+            ordered = self._check_grads(keys, given)
+            cast = any(g.dtype != p.dtype for g, p in zip(ordered, self.params.values()))
+            if not all(isinstance(g, np.ndarray) for g in given):
+                # np.asarray copied them: such grads are read and checked afresh at every step
+                self._valid_grads = None
+                return [g.astype(p.dtype, copy=False)
+                        for g, p in zip(ordered, self.params.values())]
+            last = _ValidGrads(keys, given, list(map(_layout, given)), ordered, cast)
+            self._valid_grads = last
+        if last.cast:
+            return [g.astype(p.dtype) for g, p in zip(last.ordered, self.params.values())]
+        return last.ordered
+
+    def _check_grads(self, keys, given):
+        """The grads (keys None for a sequence) as arrays in the params' order, each checked
+        against its param."""
+        names = list(self.params)
+        if keys is not None:
+            unexpected = [k for k in keys if k not in self.params]
             if unexpected:
                 raise KeyError(f"grads has unexpected keys {unexpected}; params are {names}")
+            by_name = dict(zip(keys, given))
             for name in names:
-                if name not in grads:
+                if name not in by_name:
                     raise KeyError(f"grads is missing {name!r}")
-            labelled = [(f"grads[{name!r}]", grads[name]) for name in names]
+            labelled = [(f"grads[{name!r}]", by_name[name]) for name in names]
         else:
-            grads = list(grads)
-            if len(grads) != len(names):
+            if len(given) != len(names):
                 raise ValueError(f"grads must hold {len(names)} arrays, one per param, "
-                                 f"got {len(grads)}")
-            labelled = [(f"grads[{i}]", g) for i, g in enumerate(grads)]
-        matched = []
+                                 f"got {len(given)}")
+            labelled = [(f"grads[{i}]", g) for i, g in enumerate(given)]
+        ordered = []
         for (label, grad), p in zip(labelled, self.params.values()):
             grad = np.asarray(grad)
             if grad.dtype.kind != "f":
@@ -137,8 +183,8 @@ class Optimizer:
             if grad.shape != p.shape:
                 raise ValueError(f"{label} must have its param's shape {p.shape}, "
                                  f"got {grad.shape}")
-            matched.append(grad.astype(p.dtype, copy=False))
-        return matched
+            ordered.append(grad)
+        return ordered
 
     def step(self, grads):
         """Update every parameter in place from its gradient.
