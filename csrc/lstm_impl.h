@@ -233,6 +233,8 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     FN(init_state)(c_n, c0, (size_t)B * H);
     if (small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
 
+    /* Every step has all B rows: h_{t-1} of each is the step before's output row. */
+    const int direct = !d->batch_sizes;
     REAL *pre = NULL;       /* pre-activations of the current chunk */
     size_t pre_row0 = 0;    /* packed row that pre's first row stands for */
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
@@ -259,21 +261,29 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         if (b == 0) continue;
         REAL *a = pre + (off_t - pre_row0) * (size_t)G; /* (b, G) */
 
-        /* a += h_{t-1} W_hh^T; skipped while every state is still the zero default. */
+        /* a += h_{t-1} W_hh^T; skipped while every state is still the zero default. With
+         * full-length sequences h_{t-1} is read where the step before wrote it, in y. */
+        const int from_y = direct && s > 0;
+        const REAL *h_prev = from_y ? y + (d->reverse ? off_t + b : off_t - b) * (size_t)ldy : h_n;
+        const int ld_h = from_y ? ldy : Ph;
         if (s == 0 && !h0)
             ;
         else if (small)
-            FN(small_gemm)(b, G, Ph, h_n, Ph, 1, w_hh_t, a, G, 1);
+            FN(small_gemm)(b, G, Ph, h_prev, (size_t)ld_h, 1, w_hh_t, a, G, 1);
         else
-            FN(gemm)(blas, 'N', 'T', b, G, Ph, 1, h_n, Ph, w->w_hh, Ph, 1, a, G);
+            FN(gemm)(blas, 'N', 'T', b, G, Ph, 1, h_prev, ld_h, w->w_hh, Ph, 1, a, G);
 
         REAL *out = P > 0 ? rows_r : y + off_t * (size_t)ldy;
         FN(gates_forward)(a, c_n, out, P > 0 ? H : ldy, training ? cells + off_t * H : NULL,
                           bias, b, H);
         /* h = r W_hr^T */
         if (P > 0) FN(gemm)(blas, 'N', 'T', b, P, H, 1, rows_r, H, w->w_hr, H, 0, y + off_t * (size_t)ldy, ldy);
-        for (int r = 0; r < b; r++)
-            memcpy(h_n + (size_t)r * Ph, y + (off_t + r) * (size_t)ldy, (size_t)Ph * sizeof(REAL));
+        /* h_n: every step's rows with variable lengths (a sequence may end at any step), the
+         * last step's otherwise. */
+        if (!direct || s == T - 1)
+            for (int r = 0; r < b; r++)
+                memcpy(h_n + (size_t)r * Ph, y + (off_t + r) * (size_t)ldy,
+                       (size_t)Ph * sizeof(REAL));
     }
     return LSTM_OK;
 }
