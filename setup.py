@@ -19,11 +19,12 @@ if os.environ.get("LSTMCORE_NATIVE") == "1":
 
 core = Extension(
     "lstmcore._core",
-    sources=["src/lstmcore/_core.pyx", "csrc/lstm.c"],
+    sources=["src/lstmcore/_core.pyx", "csrc/lstm.c", "csrc/lstm_threads.c"],
     include_dirs=["csrc"],
     depends=["csrc/lstm.h", "csrc/lstm_impl.h", "csrc/lstm_math.h", "csrc/lstm_gemm.h",
-             "csrc/lstm_gemm_kernel.h"],
-    extra_compile_args=compile_args,
+             "csrc/lstm_gemm_kernel.h", "csrc/lstm_threads.h"],
+    extra_compile_args=compile_args + ([] if sys.platform == "win32" else ["-pthread"]),
+    extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
 )
 
 setup(ext_modules=cythonize([core], compiler_directives={"language_level": "3"}))

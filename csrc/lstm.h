@@ -131,6 +131,21 @@ size_t lstm_backward_workspace_size(const lstm_dims *d);
 int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the problem */
 
 /*
+ * The core's own threads, process-wide: 1 (the default) runs every call in the calling
+ * thread. With n > 1, a call at small steps (those on the core's own GEMM, see the workspace
+ * sizes above) with no projection and a batch of 8 or more splits its time loop by batch rows
+ * over up to n threads, one hand-off per call, and its other products into fixed pieces shared
+ * among them. The results are bitwise the same for any n: no row's arithmetic, nor any piece,
+ * depends on which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and
+ * any n but 1 where the build has no threads). Lowering n stops the threads past it: setting 1
+ * leaves none running. Calls that
+ * overlap in time share the pool: one uses it, the others run in their own thread. BLAS's own
+ * threads are set in the BLAS library.
+ */
+int lstm_set_num_threads(int n);
+int lstm_get_num_threads(void);
+
+/*
  * Forward over the whole sequence.
  *   y      (N, ldy)  out: h_t of every row (Ph columns written, the rest untouched)
  *   h_n    (B, Ph)   out: each sequence's h at its last processed step

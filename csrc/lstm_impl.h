@@ -5,6 +5,8 @@
  * T time steps, B batch, I input, H hidden, P projection (0: none), Ph = P or H, G = 4H,
  * N rows over all steps (packed, time-major: see lstm.h). b_t rows are active at step t.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lstm_math.h"
@@ -36,6 +38,7 @@ static void FN(gemm)(const lstm_blas *blas, char ta, char tb, int m, int n, int 
 }
 
 #include "lstm_gemm.h"
+#include "lstm_threads.h"
 
 /* The gate passes: one fused, vectorisable loop over the rows of a step. On x86-64 with GCC or
  * Clang they are compiled for AVX-512, AVX2 with FMA (haswell) and the baseline and picked at
@@ -204,6 +207,140 @@ static void FN(init_state)(REAL *state, const REAL *init, size_t count)
     else if (init != state) memmove(state, init, count * sizeof(REAL));
 }
 
+/* At small steps the core splits a call over its own threads (lstm_threads.c), and then its
+ * GEMMs outside the time loop run as fixed pieces of at most LSTM_PIECE_MACS multiply-adds
+ * along their rows, shared among the threads. A piece that small is one that OpenBLAS runs in
+ * the calling thread: its own threads never wake, so they do not spin on the cores the time
+ * loop is about to use. The pieces depend on the sizes only, never on the thread count, so
+ * every count computes the same bits. */
+#ifndef LSTM_PIECE_MACS
+#define LSTM_PIECE_MACS ((int64_t)1 << 18)
+#endif
+
+typedef struct {
+    const lstm_blas *blas;
+    char ta, tb;
+    int m, n, k, lda, ldb, ldc, piece_rows;
+    REAL alpha, beta;
+    const REAL *A, *Bm;
+    REAL *C;
+} FN(gemm_job);
+
+static void FN(gemm_piece)(void *ctx, int part)
+{
+    const FN(gemm_job) *j = ctx;
+    const int r0 = part * j->piece_rows;
+    const int rows = j->m - r0 < j->piece_rows ? j->m - r0 : j->piece_rows;
+    /* Row r0 of op(A): row r0 of A, or column r0 of A when transposed. */
+    const REAL *A = j->ta == 'N' ? j->A + (size_t)r0 * j->lda : j->A + r0;
+    FN(gemm)(j->blas, j->ta, j->tb, rows, j->n, j->k, j->alpha, A, j->lda, j->Bm, j->ldb,
+             j->beta, j->C + (size_t)r0 * j->ldc, j->ldc);
+}
+
+/* FN(gemm), in pieces over the core's threads when pieces is nonzero. */
+static void FN(gemm_pieces)(int pieces, const lstm_blas *blas, char ta, char tb, int m, int n,
+                            int k, REAL alpha, const REAL *A, int lda, const REAL *Bm, int ldb,
+                            REAL beta, REAL *C, int ldc)
+{
+    int64_t per_row = (int64_t)n * (k > 0 ? k : 1);
+    int piece_rows = (int)(LSTM_PIECE_MACS / per_row > 0 ? LSTM_PIECE_MACS / per_row : 1);
+    if (!pieces || piece_rows >= m) {
+        FN(gemm)(blas, ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
+        return;
+    }
+    FN(gemm_job) job = {blas, ta, tb, m, n, k, lda, ldb, ldc, piece_rows, alpha, beta, A, Bm, C};
+    lstm_parallel_for((m + piece_rows - 1) / piece_rows, FN(gemm_piece), &job);
+}
+
+/* Rows [lo, hi) of the batch for threads part of parts: multiples of the GEMM kernel's 4-row
+ * block, so that no thread runs a partial block that another could have filled. */
+static void FN(part_rows)(int B, int part, int parts, int *lo, int *hi)
+{
+    *lo = (int)((int64_t)B * part / parts) / 4 * 4;
+    *hi = part + 1 == parts ? B : (int)((int64_t)B * (part + 1) / parts) / 4 * 4;
+}
+
+/* Threads a call's time loop may split over: its rows run on the core's own GEMM (BLAS in
+ * several threads at once would fight over its own threads), 4 rows or more each. */
+/* Whether a call splits over the core's threads: small steps on the core's own GEMM, no
+ * projection (whose per-step GEMM is BLAS's) and at least two 4-row blocks. Sizes only. */
+static int FN(splits)(const lstm_dims *d)
+{
+    return small_recurrence(d) && d->proj_size == 0 && d->batch >= 8;
+}
+
+static int FN(loop_parts)(const lstm_dims *d)
+{
+    if (!FN(splits)(d)) return 1;
+    int parts = lstm_get_num_threads();
+    if (parts > d->batch / 4) parts = d->batch / 4;
+    return parts > 1 ? parts : 1;
+}
+
+/* The steps of one input-projection chunk, shared by the threads that split its rows. */
+typedef struct {
+    const lstm_blas *blas;
+    const WEIGHTS *w;
+    const lstm_dims *d;
+    REAL *y, *h_n, *c_n, *cells, *rows_r, *pre;
+    const REAL *bias, *w_hh_t;
+    int ldy, small, zero_start; /* zero_start: step 0 starts from the zero state */
+    int s0, s1, parts;          /* processing steps [s0, s1) */
+    size_t off0, pre_row0;      /* packed row of step s0's boundary; row of pre's first row */
+} FN(forward_chunk);
+
+/* Runs the chunk's steps for the batch rows [lo, hi) (those of them that each step has). */
+static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
+{
+    const lstm_dims *d = k->d;
+    const int H = d->hidden_size, P = d->proj_size, Ph = P > 0 ? P : H, G = 4 * H;
+    const int ldy = k->ldy;
+    size_t off = k->off0;
+    for (int s = k->s0; s < k->s1; s++) {
+        const int t = d->reverse ? d->time_steps - 1 - s : s;
+        const int b = BATCH(d, t);
+        const size_t off_t = d->reverse ? off - (size_t)b : off;
+        off = d->reverse ? off_t : off_t + (size_t)b;
+        const int rows = (b < hi ? b : hi) - lo;
+        if (rows <= 0) continue;
+        REAL *a = k->pre + (off_t - k->pre_row0 + lo) * (size_t)G; /* (rows, G) */
+        REAL *h = k->h_n + (size_t)lo * Ph;
+        REAL *y_t = k->y + (off_t + lo) * (size_t)ldy;
+
+        /* a += h_{t-1} W_hh^T; skipped while every state is still the zero default. With
+         * full-length sequences h_{t-1} is read where the step before wrote it, in y. */
+        const int direct = !d->batch_sizes, from_y = direct && s > 0;
+        const REAL *h_prev = from_y ? y_t + (d->reverse ? (ptrdiff_t)b : -(ptrdiff_t)b) * ldy : h;
+        const int ld_h = from_y ? ldy : Ph;
+        if (s == 0 && k->zero_start)
+            ;
+        else if (k->small)
+            FN(small_gemm)(rows, G, Ph, h_prev, (size_t)ld_h, 1, k->w_hh_t, a, G, 1);
+        else
+            FN(gemm)(k->blas, 'N', 'T', rows, G, Ph, 1, h_prev, ld_h, k->w->w_hh, Ph, 1, a, G);
+
+        REAL *r_out = P > 0 ? k->rows_r + (size_t)lo * H : y_t;
+        FN(gates_forward)(a, k->c_n + (size_t)lo * H, r_out, P > 0 ? H : ldy,
+                          k->cells ? k->cells + (off_t + lo) * H : NULL, k->bias, rows, H);
+        /* h = r W_hr^T */
+        if (P > 0)
+            FN(gemm)(k->blas, 'N', 'T', rows, P, H, 1, r_out, H, k->w->w_hr, H, 0, y_t, ldy);
+        /* h_n: every step's rows with variable lengths (a sequence may end at any step), the
+         * last step's otherwise. */
+        if (!direct || s == d->time_steps - 1)
+            for (int r = 0; r < rows; r++)
+                memcpy(h + (size_t)r * Ph, y_t + (size_t)r * ldy, (size_t)Ph * sizeof(REAL));
+    }
+}
+
+static void FN(forward_part)(void *ctx, int part)
+{
+    const FN(forward_chunk) *k = ctx;
+    int lo, hi;
+    FN(part_rows)(k->d->batch, part, k->parts, &lo, &hi);
+    FN(forward_rows)(k, lo, hi);
+}
+
 int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c_n, REAL *cache,
                      REAL *work, const REAL *x, const REAL *h0, const REAL *c0, const WEIGHTS *w,
                      const lstm_dims *d)
@@ -222,68 +359,38 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     REAL *rows_r = bias + G;                                /* (B, H) r before W_hr, P > 0 */
     REAL *chunk = rows_r + (P > 0 ? (size_t)B * H : 0);     /* (chunk*B, G) inference */
     REAL *w_hh_t = chunk + (training ? 0 : (size_t)chunk_steps(d) * B * G); /* (Ph, pad G) */
-    REAL *cells = training ? cache + N * (size_t)G : NULL;  /* (N, H) saved c_t */
-    const int small = small_recurrence(d);
     /* Training projects all steps into the cache; inference a chunk at a time. */
     const int chunk_len = training ? T : chunk_steps(d);
 
+    FN(forward_chunk) k = {blas, w, d, y, h_n, c_n, training ? cache + N * (size_t)G : NULL,
+                           rows_r, NULL, bias, w_hh_t, ldy, small_recurrence(d), h0 == NULL,
+                           0, 0, FN(loop_parts)(d), 0, 0};
     for (int j = 0; j < G; j++)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
-    if (small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
+    if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
 
-    /* Every step has all B rows: h_{t-1} of each is the step before's output row. */
-    const int direct = !d->batch_sizes;
-    REAL *pre = NULL;       /* pre-activations of the current chunk */
-    size_t pre_row0 = 0;    /* packed row that pre's first row stands for */
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
-    for (int s = 0; s < T; s++) {
-        const int t = d->reverse ? T - 1 - s : s;
-        const int b = BATCH(d, t);
-        const size_t off_t = d->reverse ? off - (size_t)b : off;
-        off = d->reverse ? off_t : off_t + (size_t)b;
+    for (int s = 0; s < T; s += chunk_len) {
+        /* x W_ih^T for the chunk's steps s .. s+len-1, whose rows are contiguous. */
+        const int len = T - s < chunk_len ? T - s : chunk_len;
+        size_t rows = 0;
+        for (int u = s; u < s + len; u++) rows += (size_t)BATCH(d, d->reverse ? T - 1 - u : u);
+        const size_t lo = d->reverse ? off - rows : off;
+        k.pre = training ? cache + lo * (size_t)G : chunk;
+        k.pre_row0 = lo;
+        FN(gemm_pieces)(FN(splits)(d), blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I,
+                        w->w_ih, I, 0, k.pre, G);
 
-        if (s % chunk_len == 0) {
-            /* x W_ih^T for the chunk's steps s .. s+len-1, whose rows are contiguous. */
-            int len = T - s < chunk_len ? T - s : chunk_len;
-            size_t lo = off_t, hi = off_t + (size_t)b;
-            for (int u = 1; u < len; u++) {
-                int tu = d->reverse ? t - u : t + u;
-                if (d->reverse) lo -= (size_t)BATCH(d, tu);
-                else hi += (size_t)BATCH(d, tu);
-            }
-            pre_row0 = lo;
-            pre = training ? cache + lo * (size_t)G : chunk;
-            FN(gemm)(blas, 'N', 'T', (int)(hi - lo), G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
-                     pre, G);
-        }
-        if (b == 0) continue;
-        REAL *a = pre + (off_t - pre_row0) * (size_t)G; /* (b, G) */
-
-        /* a += h_{t-1} W_hh^T; skipped while every state is still the zero default. With
-         * full-length sequences h_{t-1} is read where the step before wrote it, in y. */
-        const int from_y = direct && s > 0;
-        const REAL *h_prev = from_y ? y + (d->reverse ? off_t + b : off_t - b) * (size_t)ldy : h_n;
-        const int ld_h = from_y ? ldy : Ph;
-        if (s == 0 && !h0)
-            ;
-        else if (small)
-            FN(small_gemm)(b, G, Ph, h_prev, (size_t)ld_h, 1, w_hh_t, a, G, 1);
+        k.s0 = s;
+        k.s1 = s + len;
+        k.off0 = off;
+        if (k.parts > 1)
+            lstm_parallel_for(k.parts, FN(forward_part), &k);
         else
-            FN(gemm)(blas, 'N', 'T', b, G, Ph, 1, h_prev, ld_h, w->w_hh, Ph, 1, a, G);
-
-        REAL *out = P > 0 ? rows_r : y + off_t * (size_t)ldy;
-        FN(gates_forward)(a, c_n, out, P > 0 ? H : ldy, training ? cells + off_t * H : NULL,
-                          bias, b, H);
-        /* h = r W_hr^T */
-        if (P > 0) FN(gemm)(blas, 'N', 'T', b, P, H, 1, rows_r, H, w->w_hr, H, 0, y + off_t * (size_t)ldy, ldy);
-        /* h_n: every step's rows with variable lengths (a sequence may end at any step), the
-         * last step's otherwise. */
-        if (!direct || s == T - 1)
-            for (int r = 0; r < b; r++)
-                memcpy(h_n + (size_t)r * Ph, y + (off_t + r) * (size_t)ldy,
-                       (size_t)Ph * sizeof(REAL));
+            FN(forward_rows)(&k, 0, B);
+        off = d->reverse ? lo : lo + rows;
     }
     return LSTM_OK;
 }
@@ -293,9 +400,12 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
  * one batch size those output rows are contiguous, so each run costs a few GEMMs instead of
  * one per step (one GEMM over all rows when every sequence is full length). */
 static void FN(add_dw_hh)(const lstm_blas *blas, REAL *dw_hh, const REAL *dG, const REAL *y,
-                          int ldy, const REAL *h0, const lstm_dims *d)
+                          int ldy, const REAL *h0, const lstm_dims *d, int g0, int m)
 {
+    /* Rows [g0, g0 + m) of dW_hh: columns g0.. of dG. */
     const int T = d->time_steps, Ph = d->proj_size > 0 ? d->proj_size : d->hidden_size, G = 4 * d->hidden_size;
+    dG += g0;
+    dw_hh += (size_t)g0 * Ph;
     size_t off0 = 0; /* first packed row of the run */
     for (int t0 = 0; t0 < T;) {
         const int b = BATCH(d, t0);
@@ -306,28 +416,123 @@ static void FN(add_dw_hh)(const lstm_blas *blas, REAL *dw_hh, const REAL *dG, co
             /* Step t0 reads the first b rows of step t0-1 (or h0); steps t0+1..t1 read the
              * whole of steps t0..t1-1. */
             if (t0 > 0)
-                FN(gemm)(blas, 'T', 'N', G, Ph, b, 1, dG + off0 * G, G,
+                FN(gemm)(blas, 'T', 'N', m, Ph, b, 1, dG + off0 * G, G,
                          y + (off0 - (size_t)BATCH(d, t0 - 1)) * ldy, ldy, 1, dw_hh, Ph);
             else if (h0)
-                FN(gemm)(blas, 'T', 'N', G, Ph, b, 1, dG, G, h0, Ph, 1, dw_hh, Ph);
-            FN(gemm)(blas, 'T', 'N', G, Ph, (steps - 1) * b, 1, dG + (off0 + b) * G, G,
+                FN(gemm)(blas, 'T', 'N', m, Ph, b, 1, dG, G, h0, Ph, 1, dw_hh, Ph);
+            FN(gemm)(blas, 'T', 'N', m, Ph, (steps - 1) * b, 1, dG + (off0 + b) * G, G,
                      y + off0 * ldy, ldy, 1, dw_hh, Ph);
         } else if (b > 0) {
             /* Reverse: steps t0..t1-1 read the whole of steps t0+1..t1; step t1 reads the
              * rows that step t1+1 has, and h0 for the rows that start at t1. */
-            FN(gemm)(blas, 'T', 'N', G, Ph, (steps - 1) * b, 1, dG + off0 * G, G,
+            FN(gemm)(blas, 'T', 'N', m, Ph, (steps - 1) * b, 1, dG + off0 * G, G,
                      y + (off0 + b) * ldy, ldy, 1, dw_hh, Ph);
             const size_t last = off0 + (size_t)(steps - 1) * b;
             const int b_next = t1 + 1 < T ? BATCH(d, t1 + 1) : 0;
-            FN(gemm)(blas, 'T', 'N', G, Ph, b_next, 1, dG + last * G, G, y + (last + b) * ldy,
+            FN(gemm)(blas, 'T', 'N', m, Ph, b_next, 1, dG + last * G, G, y + (last + b) * ldy,
                      ldy, 1, dw_hh, Ph);
             if (h0)
-                FN(gemm)(blas, 'T', 'N', G, Ph, b - b_next, 1, dG + (last + b_next) * G, G,
+                FN(gemm)(blas, 'T', 'N', m, Ph, b - b_next, 1, dG + (last + b_next) * G, G,
                          h0 + (size_t)b_next * Ph, Ph, 1, dw_hh, Ph);
         }
         off0 += (size_t)steps * b;
         t0 = t1 + 1;
     }
+}
+
+typedef struct {
+    const lstm_blas *blas;
+    REAL *dw_hh;
+    const REAL *dG, *y, *h0;
+    const lstm_dims *d;
+    int ldy, piece_rows;
+} FN(dw_hh_job);
+
+static void FN(dw_hh_piece)(void *ctx, int part)
+{
+    const FN(dw_hh_job) *j = ctx;
+    const int G = 4 * j->d->hidden_size, g0 = part * j->piece_rows;
+    FN(add_dw_hh)(j->blas, j->dw_hh, j->dG, j->y, j->ldy, j->h0, j->d, g0,
+                  G - g0 < j->piece_rows ? G - g0 : j->piece_rows);
+}
+
+/* The backward's time loop, shared by the threads that split its rows. */
+typedef struct {
+    const lstm_blas *blas;
+    const WEIGHTS *w;
+    const lstm_dims *d;
+    REAL *gates, *cells, *dh, *dc, *dh_rows, *dr;
+    const REAL *dy, *c0, *w_hh_p;
+    int lddy, small, parts;
+} FN(backward_loop);
+
+/* Runs every step, in the reverse of the forward's processing order, for the batch rows
+ * [lo, hi) (those of them that each step has). */
+static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
+{
+    const lstm_dims *d = k->d;
+    const int T = d->time_steps, H = d->hidden_size, P = d->proj_size;
+    const int Ph = P > 0 ? P : H, G = 4 * H;
+    REAL *dh = k->dh + (size_t)lo * Ph;
+    size_t off = d->reverse ? 0 : lstm_rows(d);
+    for (int s = 0; s < T; s++) {
+        const int t = d->reverse ? s : T - 1 - s;
+        const int b = BATCH(d, t);
+        const size_t off_t = d->reverse ? off : off - (size_t)b;
+        off = d->reverse ? off_t + (size_t)b : off_t;
+        const int rows = (b < hi ? b : hi) - lo;
+        if (rows <= 0) continue;
+        const size_t row0 = off_t + (size_t)lo; /* packed row of this range's first row */
+
+        if (k->dy)
+            for (int r = 0; r < rows; r++) {
+                const REAL *dy_row = k->dy + (row0 + r) * (size_t)k->lddy;
+                REAL *dh_row = dh + (size_t)r * Ph;
+                for (int j = 0; j < Ph; j++) dh_row[j] += dy_row[j];
+            }
+        const REAL *d_r = dh;
+        if (P > 0) {
+            /* h = r W_hr^T */
+            REAL *dr = k->dr + (size_t)lo * H;
+            memcpy(k->dh_rows + row0 * P, dh, (size_t)rows * P * sizeof(REAL));
+            FN(gemm)(k->blas, 'N', 'N', rows, H, P, 1, dh, P, k->w->w_hr, H, 0, dr, H);
+            d_r = dr;
+        }
+
+        /* c_{t-1}: the cells of the step before in processing order for the rows it has,
+         * c0 for the rows that start here. */
+        const REAL *c_before = NULL;
+        int b_before = 0;
+        if (!d->reverse && t > 0) {
+            c_before = k->cells + (off_t - (size_t)BATCH(d, t - 1)) * H;
+            b_before = b;
+        } else if (d->reverse && t + 1 < T) {
+            c_before = k->cells + (off_t + (size_t)b) * H;
+            b_before = BATCH(d, t + 1);
+        }
+        for (int r = lo; r < lo + rows; r++) {
+            const REAL *c_prev = r < b_before ? c_before + (size_t)r * H
+                                 : k->c0      ? k->c0 + (size_t)r * H
+                                              : NULL;
+            FN(gates_backward)(k->gates + (off_t + r) * (size_t)G,
+                               k->cells + (off_t + r) * (size_t)H, c_prev,
+                               d_r + (size_t)(r - lo) * H, k->dc + (size_t)r * H, P > 0, H);
+        }
+        /* a = ... + h_{t-1} W_hh^T */
+        if (k->small)
+            FN(small_gemm)(rows, Ph, G, k->gates + row0 * G, G, 1, k->w_hh_p, dh, Ph, 0);
+        else
+            FN(gemm)(k->blas, 'N', 'N', rows, Ph, G, 1, k->gates + row0 * G, G, k->w->w_hh, Ph,
+                     0, dh, Ph);
+    }
+}
+
+static void FN(backward_part)(void *ctx, int part)
+{
+    const FN(backward_loop) *k = ctx;
+    int lo, hi;
+    FN(part_rows)(k->d->batch, part, k->parts, &lo, &hi);
+    FN(backward_rows)(k, lo, hi);
 }
 
 int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *dh0, REAL *dc0,
@@ -338,7 +543,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     int status = FN(check_common)(blas, w, d);
     if (status != LSTM_OK) return status;
     if (!dh0 || !dc0 || !g || !cache || !y || !x) return LSTM_ERR_NULL_ARGUMENT;
-    const int T = d->time_steps, I = d->input_size, H = d->hidden_size, P = d->proj_size;
+    const int I = d->input_size, H = d->hidden_size, P = d->proj_size;
     const int Ph = P > 0 ? P : H, G = 4 * H;
     if (ldy < Ph || (dy && lddy < Ph)) return LSTM_ERR_BAD_LEADING_DIM;
     if (!work && lstm_backward_workspace_size(d) > 0) return LSTM_ERR_NULL_ARGUMENT;
@@ -351,64 +556,33 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     REAL *dh_rows = work ? work + (small ? (size_t)G * FN(gemm_padded)(Ph) : 0) : NULL; /* (N, P) dL/dh, P > 0 */
     REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
-    REAL *dh = dh0, *dc = dc0;
-    FN(init_state)(dh, dh_n, (size_t)d->batch * Ph);
-    FN(init_state)(dc, dc_n, (size_t)d->batch * H);
+    FN(init_state)(dh0, dh_n, (size_t)d->batch * Ph);
+    FN(init_state)(dc0, dc_n, (size_t)d->batch * H);
     if (small) FN(gemm_pack)(w_hh_p, w->w_hh, G, Ph, 0);
 
-    /* Steps in the reverse of the forward's processing order. */
-    size_t off = d->reverse ? 0 : N;
-    for (int s = 0; s < T; s++) {
-        const int t = d->reverse ? s : T - 1 - s;
-        const int b = BATCH(d, t);
-        const size_t off_t = d->reverse ? off : off - (size_t)b;
-        off = d->reverse ? off_t + (size_t)b : off_t;
-        if (b == 0) continue;
-
-        if (dy)
-            for (int r = 0; r < b; r++) {
-                const REAL *dy_row = dy + (off_t + r) * (size_t)lddy;
-                REAL *dh_row = dh + (size_t)r * Ph;
-                for (int j = 0; j < Ph; j++) dh_row[j] += dy_row[j];
-            }
-        const REAL *d_r = dh;
-        if (P > 0) {
-            /* h = r W_hr^T */
-            memcpy(dh_rows + off_t * P, dh, (size_t)b * P * sizeof(REAL));
-            FN(gemm)(blas, 'N', 'N', b, H, P, 1, dh, P, w->w_hr, H, 0, dr, H);
-            d_r = dr;
-        }
-
-        /* c_{t-1}: the cells of the step before in processing order for the rows it has,
-         * c0 for the rows that start here. */
-        const REAL *c_before = NULL;
-        int b_before = 0;
-        if (!d->reverse && t > 0) {
-            c_before = cells + (off_t - (size_t)BATCH(d, t - 1)) * H;
-            b_before = b;
-        } else if (d->reverse && t + 1 < T) {
-            c_before = cells + (off_t + (size_t)b) * H;
-            b_before = BATCH(d, t + 1);
-        }
-        for (int r = 0; r < b; r++) {
-            const REAL *c_prev = r < b_before ? c_before + (size_t)r * H
-                                 : c0         ? c0 + (size_t)r * H
-                                              : NULL;
-            FN(gates_backward)(gates + (off_t + r) * (size_t)G, cells + (off_t + r) * (size_t)H,
-                                   c_prev, d_r + (size_t)r * H, dc + (size_t)r * H, P > 0, H);
-        }
-        /* a = ... + h_{t-1} W_hh^T */
-        if (small)
-            FN(small_gemm)(b, Ph, G, gates + off_t * G, G, 1, w_hh_p, dh, Ph, 0);
-        else
-            FN(gemm)(blas, 'N', 'N', b, Ph, G, 1, gates + off_t * G, G, w->w_hh, Ph, 0, dh, Ph);
-    }
+    FN(backward_loop) k = {blas, w, d, gates, cells, dh0, dc0, dh_rows, dr, dy, c0, w_hh_p,
+                           lddy, small, FN(loop_parts)(d)};
+    if (k.parts > 1)
+        lstm_parallel_for(k.parts, FN(backward_part), &k);
+    else
+        FN(backward_rows)(&k, 0, d->batch);
 
     /* Everything left is a GEMM or a sum over all N rows at once. */
     const int n = (int)N;
-    if (dx) FN(gemm)(blas, 'N', 'N', n, I, G, 1, gates, G, w->w_ih, I, accumulate_dx ? 1 : 0, dx, I);
-    if (g->dw_ih) FN(gemm)(blas, 'T', 'N', G, I, n, 1, gates, G, x, I, 1, g->dw_ih, I);
-    if (g->dw_hh) FN(add_dw_hh)(blas, g->dw_hh, gates, y, ldy, h0, d);
+    const int pieces = FN(splits)(d);
+    if (dx)
+        FN(gemm_pieces)(pieces, blas, 'N', 'N', n, I, G, 1, gates, G, w->w_ih, I,
+                        accumulate_dx ? 1 : 0, dx, I);
+    if (g->dw_ih) FN(gemm_pieces)(pieces, blas, 'T', 'N', G, I, n, 1, gates, G, x, I, 1, g->dw_ih, I);
+    if (g->dw_hh) {
+        FN(dw_hh_job) job = {blas, g->dw_hh, gates, y, h0, d, ldy, G};
+        if (pieces) {
+            /* pieces of dW_hh's rows, as gemm_pieces cuts them */
+            int64_t per_row = (int64_t)Ph * (n > 0 ? n : 1);
+            job.piece_rows = (int)(LSTM_PIECE_MACS / per_row > 0 ? LSTM_PIECE_MACS / per_row : 1);
+        }
+        lstm_parallel_for((G + job.piece_rows - 1) / job.piece_rows, FN(dw_hh_piece), &job);
+    }
     if (P > 0 && g->dw_hr) FN(gemm)(blas, 'T', 'N', P, H, n, 1, dh_rows, P, cells, H, 1, g->dw_hr, H);
     if (g->db_ih || g->db_hh) {
         for (size_t r = 0; r < N; r++) {

@@ -18,19 +18,68 @@ def test_thread_count_must_be_a_positive_integer(bad):
         lstmcore.set_num_threads(bad)
 
 
+# (10, 32, 1, 30), (20, 13, 48, 16) and (6, 9, 3, 5) split over the core's own threads (batch
+# >= 8, small steps); the others run their recurrence on BLAS.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(10, 32, 1, 30), (6, 48, 64, 96), (8, 1, 64, 256)],
-                         ids=str)
-def test_results_identical_for_one_and_two_threads(rng, dtype, shape):
+@pytest.mark.parametrize("shape", [(10, 32, 1, 30), (20, 13, 48, 16), (6, 9, 3, 5),
+                                   (6, 48, 64, 96), (8, 1, 64, 256)], ids=str)
+@pytest.mark.parametrize("varlen", [False, True], ids=["full", "lengths"])
+def test_results_identical_for_one_two_and_three_threads(rng, dtype, shape, varlen):
     T, B, I, H = shape
     x = rng.standard_normal((T, B, I)).astype(dtype)
     dy = rng.standard_normal((T, B, 2 * H)).astype(dtype)
+    lengths = rng.integers(1, T + 1, B) if varlen else None
     runs = []
-    for n in (1, 2):
+    for n in (1, 2, 3):
         model = lstmcore.LSTM(I, H, num_layers=2, bidirectional=True, dtype=dtype, seed=1)
         with lstmcore.num_threads(n):
-            y, (h_n, c_n), cache = model.forward(x)
+            assert lstmcore.get_num_threads() == n
+            y_inference, _ = model(x, lengths=lengths)
+            y, (h_n, c_n), cache = model.forward(x, lengths=lengths)
             dx, _ = model.backward(dy, cache)
-        runs.append([y, h_n, c_n, dx, *model.grads.values()])
-    for one, two in zip(*runs):
+        runs.append([y_inference, y, h_n, c_n, dx, *model.grads.values()])
+    for one, two, three in zip(*runs):
         np.testing.assert_array_equal(one, two)
+        np.testing.assert_array_equal(one, three)
+
+
+def test_set_num_threads_sets_the_core_and_blas():
+    from threadpoolctl import threadpool_info
+
+    before = lstmcore.get_num_threads()
+    try:
+        lstmcore.set_num_threads(2)
+        assert lstmcore.get_num_threads() == 2
+        assert all(lib["num_threads"] == 2 for lib in threadpool_info()
+                   if lib["user_api"] == "blas")
+        lstmcore.set_num_threads(1)
+        assert lstmcore.get_num_threads() == 1
+    finally:
+        lstmcore.set_num_threads(before)
+
+
+def test_core_splits_a_call_across_threads_and_keeps_the_gil_released():
+    """With 2 core threads a split call still releases the GIL: another Python thread runs
+    while it computes (the pool's worker must not need the GIL either)."""
+    import threading
+    import time
+
+    model = lstmcore.LSTM(16, 32, seed=0)
+    x = np.random.default_rng(0).standard_normal((400, 64, 16)).astype(np.float32)
+    ticks = []
+    done = threading.Event()
+
+    def ticker():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.0005)
+
+    with lstmcore.num_threads(2):
+        thread = threading.Thread(target=ticker)
+        thread.start()
+        start = time.perf_counter()
+        model(x)
+        end = time.perf_counter()
+        done.set()
+        thread.join()
+    assert sum(start < t < end for t in ticks) >= 2

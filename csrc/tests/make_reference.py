@@ -50,6 +50,12 @@ CASES = [
     (5, 3, 2, 4, 0, False, True, True, [3, 2, 2], True, False),
     (5, 3, 2, 4, 0, True, True, True, [3, 2, 2], True, False),
     (4, 3, 3, 19, 7, False, True, True, [4, 4, 1], True, False),
+    # batches of 8 or more: with several threads the core splits these by rows
+    (5, 9, 3, 6, 0, False, True, True, None, True, False),
+    (5, 9, 3, 6, 0, True, True, False, [5, 5, 4, 4, 3, 2, 2, 1, 1], True, False),
+    (4, 12, 2, 17, 0, False, True, True, [4, 4, 4, 4, 4, 3, 3, 3, 2, 2, 1, 1], True, False),
+    (3, 16, 70, 5, 0, True, False, True, None, True, False),
+    (6, 16, 48, 16, 0, False, True, False, None, False, False),  # GEMMs in several pieces
 ]
 
 

@@ -175,21 +175,38 @@ int main(int argc, char **argv)
         fclose(f);
         return 2;
     }
-    for (uint32_t i = 0; i < cases; i++) {
-        case_header h;
-        if (fread(&h, sizeof(int), HEADER_INTS, f) != HEADER_INTS) {
-            fprintf(stderr, "%s: ends before case %u of %u\n", argv[1], (unsigned)i,
-                    (unsigned)cases);
-            fclose(f);
-            return 2;
+    /* Every case with the core's own threads off, then with 3 of them (batches of 8 or more
+     * split their time loop; the results must not change). */
+    const long first_case = ftell(f);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        if (lstm_set_num_threads(threads) != LSTM_OK || lstm_get_num_threads() != threads) {
+            printf("FAIL lstm_set_num_threads(%d)\n", threads);
+            failures++;
         }
-        printf("case %2u: %s T=%d B=%d I=%d H=%d P=%d%s%s%s%s%s%s\n", (unsigned)i,
-               h.dtype_bytes == 4 ? "f32" : "f64", h.T, h.B, h.I, h.H, h.P,
-               h.reverse ? " reverse" : "", h.has_bias ? "" : " no-bias",
-               h.has_state ? " h0/c0" : "", h.has_lengths ? " lengths" : "",
-               h.has_dstate ? " dh_n/dc_n" : "", h.dy_null ? " dy=NULL" : "");
-        if (h.dtype_bytes == 4) run_case_f32(f, &h);
-        else run_case_f64(f, &h);
+        fseek(f, first_case, SEEK_SET);
+        for (uint32_t i = 0; i < cases; i++) {
+            case_header h;
+            if (fread(&h, sizeof(int), HEADER_INTS, f) != HEADER_INTS) {
+                fprintf(stderr, "%s: ends before case %u of %u\n", argv[1], (unsigned)i,
+                        (unsigned)cases);
+                fclose(f);
+                return 2;
+            }
+            printf("case %2u: %s T=%d B=%d I=%d H=%d P=%d%s%s%s%s%s%s, %d thread%s\n",
+                   (unsigned)i, h.dtype_bytes == 4 ? "f32" : "f64", h.T, h.B, h.I, h.H, h.P,
+                   h.reverse ? " reverse" : "", h.has_bias ? "" : " no-bias",
+                   h.has_state ? " h0/c0" : "", h.has_lengths ? " lengths" : "",
+                   h.has_dstate ? " dh_n/dc_n" : "", h.dy_null ? " dy=NULL" : "", threads,
+                   threads == 1 ? "" : "s");
+            if (h.dtype_bytes == 4) run_case_f32(f, &h);
+            else run_case_f64(f, &h);
+        }
+    }
+    /* Back to 1: joins the workers, so that valgrind and LeakSanitizer see no thread left. */
+    if (lstm_set_num_threads(1) != LSTM_OK || lstm_set_num_threads(0) != LSTM_ERR_BAD_SIZE
+        || lstm_set_num_threads(65) != LSTM_ERR_BAD_SIZE) {
+        printf("FAIL lstm_set_num_threads: 1 accepted, 0 and 65 refused\n");
+        failures++;
     }
     fclose(f);
     check_strerror();

@@ -48,6 +48,8 @@ cdef extern from "lstm.h" nogil:
         double *dw_hr
     const char *lstm_strerror(int status)
     int lstm_check_dims(const lstm_dims *d)
+    int lstm_set_num_threads(int n)
+    int lstm_get_num_threads()
     size_t lstm_rows(const lstm_dims *d)
     size_t lstm_cache_size(const lstm_dims *d)
     size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
@@ -85,6 +87,17 @@ class CoreError(RuntimeError):
 
 cdef int _raise_status(int status) except -1:
     raise CoreError(lstm_strerror(status).decode())
+
+
+def set_core_threads(int n):
+    """Threads the C core may split a call over (its own, not BLAS's): 1 to 64."""
+    if lstm_set_num_threads(n) != 0:
+        raise ValueError(f"n must be from 1 to 64, got {n}")
+
+
+def get_core_threads():
+    """The C core's own thread count."""
+    return lstm_get_num_threads()
 
 
 def _expect_shape(name, arr, shape):

@@ -1,32 +1,56 @@
-"""Thread control: lstmcore's compute threads are the BLAS library's (SciPy's OpenBLAS).
+"""Thread control over both kinds of compute threads lstmcore uses.
 
-The C core runs its time loop in the calling thread and hands every matrix product to BLAS, so
-the BLAS thread count is the one knob. threadpoolctl sets it; the results do not depend on it
-(BLAS splits the output matrix among threads, never a sum).
+- The C core's own threads: at small and medium shapes (the per-step products on the core's
+  own GEMM, batch >= 8, no projection) a call splits its time loop by batch rows, one hand-off
+  per call. Each row's arithmetic is the same whichever thread runs it, so results are bitwise
+  the same for any count.
+- BLAS's threads (SciPy's OpenBLAS, through threadpoolctl) for the large GEMMs: the input
+  projection, the weight gradients and large per-step products. BLAS splits the output among
+  threads, never a sum, so these results do not depend on the count either.
+
+``set_num_threads(n)`` sets both. The core starts with as many threads as BLAS has when
+lstmcore is imported.
 """
 import contextlib
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from . import _core
 from ._checks import check_int
 
 __all__ = ["set_num_threads", "get_num_threads", "num_threads"]
 
 
-def set_num_threads(n):
-    """Use ``n`` BLAS threads from now on (for lstmcore and every BLAS in the process)."""
-    threadpool_limits(limits=check_int("n", n, minimum=1), user_api="blas")
-
-
-def get_num_threads():
-    """The BLAS thread count in force (the largest among the loaded BLAS libraries)."""
+def _blas_threads():
     counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     return max(counts, default=1)
 
 
+def set_num_threads(n):
+    """Use ``n`` threads from now on: the core's own and BLAS's (for every BLAS user in the
+    process)."""
+    n = check_int("n", n, minimum=1)
+    threadpool_limits(limits=n, user_api="blas")
+    _core.set_core_threads(min(n, 64))
+
+
+def get_num_threads():
+    """The core's thread count in force (set_num_threads sets BLAS's to the same)."""
+    return _core.get_core_threads()
+
+
 @contextlib.contextmanager
 def num_threads(n):
-    """``with lstmcore.num_threads(1): ...`` runs the block with ``n`` BLAS threads, then
-    restores the previous counts."""
-    with threadpool_limits(limits=check_int("n", n, minimum=1), user_api="blas"):
-        yield
+    """``with lstmcore.num_threads(1): ...`` runs the block with ``n`` threads (core and BLAS),
+    then restores the previous counts."""
+    n = check_int("n", n, minimum=1)
+    before = _core.get_core_threads()
+    with threadpool_limits(limits=n, user_api="blas"):
+        _core.set_core_threads(min(n, 64))
+        try:
+            yield
+        finally:
+            _core.set_core_threads(before)
+
+
+_core.set_core_threads(max(1, min(_blas_threads(), 64)))

@@ -1,0 +1,217 @@
+/*
+ * lstmcore: the core's own threads, for time loops split by batch rows (lstm_impl.h).
+ *
+ * A row of the batch never reads another row inside the time loop, so the loop splits into
+ * row ranges that run with no synchronisation per step: one hand-off per call. BLAS threads
+ * cannot do this: they split each step's small GEMM and meet at every step.
+ *
+ * Workers are created on the first parallel call and then wait for work, spinning briefly
+ * (a training loop calls again within microseconds) before sleeping on a condition variable.
+ * Parts are claimed from a shared counter by the caller and the workers alike, so a caller
+ * whose workers are slow to wake (the other core busy) runs the parts itself instead of
+ * waiting. One call at a time uses the pool; a concurrent call runs its parts in its own
+ * thread. lstm_set_num_threads stops the workers when it lowers the count (they start again,
+ * as many as the new count needs, on the next parallel call), so setting 1 leaves no thread
+ * behind. After fork() the child has no workers: the pool is reset
+ * there.
+ */
+#define _POSIX_C_SOURCE 200809L /* pthread_atfork, sched_yield, clock_gettime under -std=c11 */
+
+#include "lstm_threads.h"
+
+#include "lstm.h"
+
+#if defined(_WIN32) || defined(LSTM_NO_THREADS)
+
+int lstm_set_num_threads(int n) { return n == 1 ? LSTM_OK : LSTM_ERR_BAD_SIZE; }
+int lstm_get_num_threads(void) { return 1; }
+void lstm_parallel_for(int parts, lstm_part_fn fn, void *ctx)
+{
+    for (int p = 0; p < parts; p++) fn(ctx, p);
+}
+
+#else
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MAX_WORKERS (LSTM_MAX_THREADS - 1)
+/* How long a worker polls for the next job before it sleeps. A training loop calls again
+ * within tens of microseconds (Python, the optimizer); waking a sleeping thread costs about
+ * as much as a small call. */
+#define SPIN_NS 300000L
+
+/* A job's parts are claimed through one 64-bit ticket: job number (24 bits), part count (20)
+ * and next part (20). A claim is a compare-and-swap of the whole ticket, so a worker that
+ * wakes late for a finished job can never claim a part of the next one with the old count. */
+#define NEXT_BITS 20
+#define PARTS_BITS 20
+#define FIELD_MASK ((1ULL << NEXT_BITS) - 1)
+#define MAX_PARTS ((int)FIELD_MASK)
+
+/* A hint to the CPU that this is a spin loop (frees the core's resources for its sibling). */
+#if defined(__x86_64__) || defined(__i386__)
+#define SPIN_PAUSE() __builtin_ia32_pause()
+#else
+#define SPIN_PAUSE() ((void)0)
+#endif
+
+static long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+static struct {
+    pthread_mutex_t lock;     /* guards sleeping, stop and worker creation */
+    pthread_cond_t wake;
+    pthread_mutex_t busy;     /* held by the call that owns the pool */
+    atomic_int threads;       /* the count set by lstm_set_num_threads */
+    int started;              /* workers running */
+    int stop;                 /* set, with job bumped, to make the workers return */
+    pthread_t ids[MAX_WORKERS];
+    atomic_uint job;          /* bumped for every job: what the workers wait on */
+    atomic_ullong ticket;     /* the current job's claims (see NEXT_BITS) */
+    atomic_int done;          /* parts of the current job finished */
+    lstm_part_fn fn;          /* the current job, written before its ticket */
+    void *ctx;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
+          .busy = PTHREAD_MUTEX_INITIALIZER,
+          .threads = 1};
+
+static void run_parts(void)
+{
+    unsigned long long t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+    for (;;) {
+        const int next = (int)(t & FIELD_MASK), parts = (int)((t >> NEXT_BITS) & FIELD_MASK);
+        if (next >= parts) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.ticket, &t, t + 1,
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue; /* t now holds the ticket as it is */
+        pool.fn(pool.ctx, next);
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+    }
+}
+
+/* arg: the job counter when the worker was created, so that a job (or a stop) posted before
+ * the new thread first runs is still seen as new. */
+static void *worker(void *arg)
+{
+    unsigned seen = (unsigned)(uintptr_t)arg;
+    for (;;) {
+        struct timespec idle_since;
+        clock_gettime(CLOCK_MONOTONIC, &idle_since);
+        unsigned polls = 0;
+        while (atomic_load_explicit(&pool.job, memory_order_acquire) == seen) {
+            SPIN_PAUSE();
+            if (++polls % 64 != 0 || elapsed_ns(&idle_since) < SPIN_NS) continue;
+            pthread_mutex_lock(&pool.lock);
+            while (atomic_load(&pool.job) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = atomic_load(&pool.job);
+        pthread_mutex_lock(&pool.lock);
+        int stop = pool.stop;
+        pthread_mutex_unlock(&pool.lock);
+        if (stop) return NULL;
+        run_parts();
+    }
+}
+
+static void reset_after_fork(void)
+{
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_mutex_init(&pool.busy, NULL);
+    pool.started = 0;
+    pool.stop = 0;
+}
+
+/* Stops and joins every worker; the caller holds pool.busy, so no job is running. */
+static void stop_workers(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    int started = pool.started;
+    pool.stop = 1;
+    atomic_fetch_add(&pool.job, 1);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = 0; i < started; i++) pthread_join(pool.ids[i], NULL);
+    pthread_mutex_lock(&pool.lock);
+    pool.started = 0;
+    pool.stop = 0;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+/* Start workers up to count - 1; 0 if none could start (the caller then runs alone). */
+static int ensure_workers(int count)
+{
+    static int atfork_registered;
+    pthread_mutex_lock(&pool.lock);
+    if (!atfork_registered) atfork_registered = pthread_atfork(NULL, NULL, reset_after_fork) == 0;
+    while (pool.started < count - 1 && pool.started < MAX_WORKERS) {
+        void *seen = (void *)(uintptr_t)atomic_load(&pool.job);
+        if (pthread_create(&pool.ids[pool.started], NULL, worker, seen) != 0) break;
+        pool.started++;
+    }
+    int started = pool.started;
+    pthread_mutex_unlock(&pool.lock);
+    return started;
+}
+
+int lstm_set_num_threads(int n)
+{
+    if (n < 1 || n > LSTM_MAX_THREADS) return LSTM_ERR_BAD_SIZE;
+    pthread_mutex_lock(&pool.busy); /* waits for a running job */
+    atomic_store(&pool.threads, n);
+    pthread_mutex_lock(&pool.lock);
+    const int excess = pool.started > n - 1;
+    pthread_mutex_unlock(&pool.lock);
+    if (excess) stop_workers();
+    pthread_mutex_unlock(&pool.busy);
+    return LSTM_OK;
+}
+
+int lstm_get_num_threads(void) { return atomic_load(&pool.threads); }
+
+void lstm_parallel_for(int parts, lstm_part_fn fn, void *ctx)
+{
+    if (parts <= 1 || parts > MAX_PARTS || atomic_load(&pool.threads) < 2
+        || pthread_mutex_trylock(&pool.busy) != 0) {
+        for (int p = 0; p < parts; p++) fn(ctx, p);
+        return;
+    }
+    if (ensure_workers(atomic_load(&pool.threads)) == 0) {
+        pthread_mutex_unlock(&pool.busy);
+        for (int p = 0; p < parts; p++) fn(ctx, p);
+        return;
+    }
+    static unsigned long long job_number;
+    job_number = (job_number + 1) & ((1ULL << (64 - NEXT_BITS - PARTS_BITS)) - 1);
+    pool.fn = fn;
+    pool.ctx = ctx;
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.ticket,
+                          job_number << (NEXT_BITS + PARTS_BITS) | (unsigned long long)parts << NEXT_BITS,
+                          memory_order_release);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add_explicit(&pool.job, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    run_parts();
+    /* The workers' last parts are in flight: poll, yielding now and then in case a worker
+     * lost its core to another process. */
+    for (unsigned polls = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < parts; polls++) {
+        SPIN_PAUSE();
+        if (polls % 1024 == 0) sched_yield();
+    }
+    pthread_mutex_unlock(&pool.busy);
+}
+
+#endif
