@@ -84,6 +84,20 @@ static int small_recurrence(const lstm_dims *d)
            && (size_t)d->batch * 4 * (size_t)d->hidden_size * Ph <= LSTM_SMALL_STEP_MACS;
 }
 
+/* Whether a call may split over the core's own threads (lstm_impl.h): small steps, no
+ * projection (its per-step GEMM is BLAS's) and at least two 4-row blocks. Sizes only, so that
+ * the arithmetic never depends on the thread count. */
+static int split_calls(const lstm_dims *d)
+{
+    return small_recurrence(d) && d->proj_size == 0 && d->batch >= 8;
+}
+
+/* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split call. */
+static size_t packed_w_ih_size(const lstm_dims *d)
+{
+    return split_calls(d) ? (size_t)d->input_size * lstm_gemm_padded(4 * (size_t)d->hidden_size) : 0;
+}
+
 /* Elements of W_hh packed for the small GEMM: (Ph, pad(G)) for the forward's h W_hh^T and
  * (G, pad(Ph)) for the backward's dG W_hh; 0 when BLAS does the recurrence. */
 static size_t packed_w_hh_size(const lstm_dims *d, int transposed)
@@ -104,8 +118,8 @@ static int chunk_steps(const lstm_dims *d)
 }
 
 /* Forward workspace: the combined bias (G), the projection's r rows (B, H) when P > 0, in
- * inference the pre-activations of one chunk of steps (chunk*B, G), and W_hh^T packed for the
- * small GEMM. */
+ * inference the pre-activations of one chunk of steps (chunk*B, G), W_hh^T packed for the
+ * small GEMM, and W_ih^T packed when the call splits over threads. */
 size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
@@ -113,7 +127,7 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     size_t n = G;
     if (d->proj_size > 0) n += (size_t)d->batch * (size_t)d->hidden_size;
     if (!training) n += (size_t)chunk_steps(d) * (size_t)d->batch * G;
-    return n + packed_w_hh_size(d, 1);
+    return n + packed_w_hh_size(d, 1) + packed_w_ih_size(d);
 }
 
 /* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H); and

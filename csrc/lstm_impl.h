@@ -252,6 +252,33 @@ static void FN(gemm_pieces)(int pieces, const lstm_blas *blas, char ta, char tb,
     lstm_parallel_for((m + piece_rows - 1) / piece_rows, FN(gemm_piece), &job);
 }
 
+/* The input projection of a split call, x W_ih^T for rows of x, on the core's own GEMM in
+ * pieces of rows shared among the threads (many BLAS calls of one piece each cost more). */
+typedef struct {
+    const REAL *x, *w_ih_t;
+    REAL *pre;
+    int rows, I, G, piece_rows;
+} FN(project_job);
+
+static void FN(project_piece)(void *ctx, int part)
+{
+    const FN(project_job) *j = ctx;
+    const int r0 = part * j->piece_rows;
+    const int rows = j->rows - r0 < j->piece_rows ? j->rows - r0 : j->piece_rows;
+    FN(small_gemm)(rows, j->G, j->I, j->x + (size_t)r0 * j->I, (size_t)j->I, 1, j->w_ih_t,
+                   j->pre + (size_t)r0 * j->G, (size_t)j->G, 0);
+}
+
+static void FN(project_pieces)(const REAL *x, const REAL *w_ih_t, REAL *pre, int rows, int I,
+                               int G)
+{
+    if (rows == 0) return;
+    int64_t per_row = (int64_t)G * I;
+    int piece_rows = (int)(LSTM_PIECE_MACS / per_row > 4 ? LSTM_PIECE_MACS / per_row : 4);
+    FN(project_job) job = {x, w_ih_t, pre, rows, I, G, piece_rows};
+    lstm_parallel_for((rows + piece_rows - 1) / piece_rows, FN(project_piece), &job);
+}
+
 /* Rows [lo, hi) of the batch for threads part of parts: multiples of the GEMM kernel's 4-row
  * block, so that no thread runs a partial block that another could have filled. */
 static void FN(part_rows)(int B, int part, int parts, int *lo, int *hi)
@@ -264,10 +291,7 @@ static void FN(part_rows)(int B, int part, int parts, int *lo, int *hi)
  * several threads at once would fight over its own threads), 4 rows or more each. */
 /* Whether a call splits over the core's threads: small steps on the core's own GEMM, no
  * projection (whose per-step GEMM is BLAS's) and at least two 4-row blocks. Sizes only. */
-static int FN(splits)(const lstm_dims *d)
-{
-    return small_recurrence(d) && d->proj_size == 0 && d->batch >= 8;
-}
+static int FN(splits)(const lstm_dims *d) { return split_calls(d); }
 
 static int FN(loop_parts)(const lstm_dims *d)
 {
@@ -359,6 +383,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     REAL *rows_r = bias + G;                                /* (B, H) r before W_hr, P > 0 */
     REAL *chunk = rows_r + (P > 0 ? (size_t)B * H : 0);     /* (chunk*B, G) inference */
     REAL *w_hh_t = chunk + (training ? 0 : (size_t)chunk_steps(d) * B * G); /* (Ph, pad G) */
+    REAL *w_ih_t = w_hh_t + packed_w_hh_size(d, 1);         /* (I, pad G), split calls */
     /* Training projects all steps into the cache; inference a chunk at a time. */
     const int chunk_len = training ? T : chunk_steps(d);
 
@@ -370,6 +395,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
     if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
+    if (FN(splits)(d)) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
     for (int s = 0; s < T; s += chunk_len) {
@@ -380,8 +406,11 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const size_t lo = d->reverse ? off - rows : off;
         k.pre = training ? cache + lo * (size_t)G : chunk;
         k.pre_row0 = lo;
-        FN(gemm_pieces)(FN(splits)(d), blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I,
-                        w->w_ih, I, 0, k.pre, G);
+        if (FN(splits)(d))
+            FN(project_pieces)(x + lo * (size_t)I, w_ih_t, k.pre, (int)rows, I, G);
+        else
+            FN(gemm)(blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
+                     k.pre, G);
 
         k.s0 = s;
         k.s1 = s + len;
