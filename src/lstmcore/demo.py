@@ -53,7 +53,7 @@ def _rmse(pred, target):
 
 def run(steps=1000, seed=0, optimizer="adagrad", layout="comments", output="lstmcore_demo.png",
         threads=1, echo=print):
-    """Runs the experiment with ``threads`` BLAS threads, reporting through ``echo``;
+    """Runs the experiment with ``threads`` threads (core and BLAS), reporting through ``echo``;
     ``output=None`` skips the plot."""
     from .threads import num_threads
 
@@ -168,12 +168,12 @@ def _parser():
                              "or (N, 1, 10), as its code builds them")
     parser.add_argument("--output", default="lstmcore_demo.png",
                         help="where to save the PNG (default lstmcore_demo.png)")
-    # Measured on 2 cores: 1 thread 0.32 s for the 1000 steps; 2 threads the same on an idle
-    # machine but 2-15 s when the other core is busy, as BLAS threads wait for each other on
-    # products of a few thousand flops.
+    # Measured on 2 cores: 1 thread 0.36-0.40 s for the 1000 steps, 2 threads 0.48 s (the
+    # core's second thread and NumPy's BLAS threads for the head and the optimizer take turns
+    # on the cores); BLAS-only threads were 2-15 s when the other core was busy.
     parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (default 1: the seed shape's matrix products are "
-                             "too small to share)")
+                        help="threads, the core's own and BLAS's (default 1: at batch 32 a "
+                             "second one saves little and competes with NumPy's)")
     return parser
 
 
