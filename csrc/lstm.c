@@ -63,12 +63,17 @@ size_t lstm_cache_size(const lstm_dims *d)
     return n * 4 * (size_t)d->hidden_size + n * (size_t)d->hidden_size; /* gates (N, G) + cells (N, H) */
 }
 
-/* The per-step recurrent products run on the core's own GEMM (lstm_gemm.h) when one step's
- * B x 4H x Ph multiply-adds are at most LSTM_SMALL_STEP_MACS and the batch has at least
- * LSTM_SMALL_MIN_BATCH rows: below that size BLAS's per-call overhead costs more than the
- * arithmetic, above it BLAS's packing and threads win; and with fewer rows the kernel's
- * register blocks run mostly empty while BLAS switches to a GEMV (batch 1: 4x slower ours). */
-#define LSTM_SMALL_STEP_MACS ((size_t)1 << 19)
+/* The per-step recurrent products run on the core's own GEMM (lstm_gemm.h) when the batch has
+ * at least LSTM_SMALL_MIN_BATCH rows and one step's B x 4H x Ph multiply-adds are at most
+ * LSTM_FORWARD_STEP_MACS in the forward, LSTM_BACKWARD_STEP_MACS in the backward. Below those
+ * sizes BLAS's per-call overhead and its threads meeting at every step cost more than the
+ * arithmetic, and the core's kernel costs in proportion to the rows a step has (variable
+ * lengths); above them BLAS's packing wins. With fewer rows the kernel's register blocks run
+ * mostly empty while BLAS switches to a GEMV (batch 1: 4x slower ours). The backward's limit
+ * is lower: at (50, 64, 128, 128) its own-GEMM loop lost to BLAS's threads (36 vs 26 ms a
+ * training step), while the forward's won (6.1 vs 9.7 ms inference). */
+#define LSTM_FORWARD_STEP_MACS ((size_t)1 << 23)
+#define LSTM_BACKWARD_STEP_MACS ((size_t)1 << 19)
 #define LSTM_SMALL_MIN_BATCH 4
 
 /* Packed GEMM operands pad rows to a multiple of this many elements (64 bytes of float32,
@@ -77,35 +82,35 @@ size_t lstm_cache_size(const lstm_dims *d)
 
 static size_t lstm_gemm_padded(size_t n) { return (n + LSTM_GEMM_PAD - 1) / LSTM_GEMM_PAD * LSTM_GEMM_PAD; }
 
-static int small_recurrence(const lstm_dims *d)
+static int small_recurrence(const lstm_dims *d, int backward)
 {
     size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
-    return d->batch >= LSTM_SMALL_MIN_BATCH
-           && (size_t)d->batch * 4 * (size_t)d->hidden_size * Ph <= LSTM_SMALL_STEP_MACS;
+    size_t limit = backward ? LSTM_BACKWARD_STEP_MACS : LSTM_FORWARD_STEP_MACS;
+    return d->batch >= LSTM_SMALL_MIN_BATCH && (size_t)d->batch * 4 * (size_t)d->hidden_size * Ph <= limit;
 }
 
-/* Whether a call may split over the core's own threads (lstm_impl.h): small steps, no
- * projection (its per-step GEMM is BLAS's) and at least two 4-row blocks. Sizes only, so that
- * the arithmetic never depends on the thread count. */
-static int split_calls(const lstm_dims *d)
+/* Whether a forward or backward may split over the core's own threads (lstm_impl.h): its
+ * recurrence on the core's GEMM, no projection (its per-step GEMM is BLAS's) and at least two
+ * 4-row blocks. Sizes only, so that the arithmetic never depends on the thread count. */
+static int split_calls(const lstm_dims *d, int backward)
 {
-    return small_recurrence(d) && d->proj_size == 0 && d->batch >= 8;
+    return small_recurrence(d, backward) && d->proj_size == 0 && d->batch >= 8;
 }
 
-/* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split call. */
+/* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split forward. */
 static size_t packed_w_ih_size(const lstm_dims *d)
 {
-    return split_calls(d) ? (size_t)d->input_size * lstm_gemm_padded(4 * (size_t)d->hidden_size) : 0;
+    return split_calls(d, 0) ? (size_t)d->input_size * lstm_gemm_padded(4 * (size_t)d->hidden_size) : 0;
 }
 
 /* Elements of W_hh packed for the small GEMM: (Ph, pad(G)) for the forward's h W_hh^T and
  * (G, pad(Ph)) for the backward's dG W_hh; 0 when BLAS does the recurrence. */
-static size_t packed_w_hh_size(const lstm_dims *d, int transposed)
+static size_t packed_w_hh_size(const lstm_dims *d, int backward)
 {
-    if (!small_recurrence(d)) return 0;
+    if (!small_recurrence(d, backward)) return 0;
     size_t G = 4 * (size_t)d->hidden_size;
     size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
-    return transposed ? Ph * lstm_gemm_padded(G) : G * lstm_gemm_padded(Ph);
+    return backward ? G * lstm_gemm_padded(Ph) : Ph * lstm_gemm_padded(G);
 }
 
 /* Steps whose input projection one inference GEMM computes. */
@@ -127,7 +132,7 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     size_t n = G;
     if (d->proj_size > 0) n += (size_t)d->batch * (size_t)d->hidden_size;
     if (!training) n += (size_t)chunk_steps(d) * (size_t)d->batch * G;
-    return n + packed_w_hh_size(d, 1) + packed_w_ih_size(d);
+    return n + packed_w_hh_size(d, 0) + packed_w_ih_size(d);
 }
 
 /* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H); and
@@ -135,7 +140,7 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
 size_t lstm_backward_workspace_size(const lstm_dims *d)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
-    size_t n = packed_w_hh_size(d, 0);
+    size_t n = packed_w_hh_size(d, 1);
     if (d->proj_size > 0)
         n += lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
     return n;

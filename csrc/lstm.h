@@ -119,10 +119,11 @@ typedef struct lstm_grads_f64 {
  * given a cache, 0 for inference. Inference needs more: it also holds the input projection of
  * a chunk of steps, which a training forward writes straight into the cache. A workspace sized
  * for inference is therefore large enough for a training forward too. For small steps (batch
- * >= 4 and B*4H*Ph <= 2^19 multiply-adds) it also holds W_hh^T packed for the core's own GEMM.
+ * >= 4 and B*4H*Ph <= 2^23 multiply-adds) it also holds W_hh^T packed for the core's own GEMM,
+ * and W_ih^T packed when the call can split over threads (below).
  *
- * Backward workspace: W_hh packed for the core's own GEMM at the same small steps, and with a
- * projection (P > 0) N*P + B*H more. It is 0 when neither applies, and then work may be NULL.
+ * Backward workspace: W_hh packed for the core's own GEMM at small steps (batch >= 4 and
+ * B*4H*Ph <= 2^19), and with a projection (P > 0) N*P + B*H more. It is 0 when neither applies, and then work may be NULL.
  * Always size buffers with these functions rather than by formula. */
 size_t lstm_rows(const lstm_dims *d);                          /* N */
 size_t lstm_cache_size(const lstm_dims *d);                    /* N*G + N*H */
@@ -138,9 +139,8 @@ int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the
  * among them. The results are bitwise the same for any n: no row's arithmetic, nor any piece,
  * depends on which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and
  * any n but 1 where the build has no threads). Lowering n stops the threads past it: setting 1
- * leaves none running. Calls that
- * overlap in time share the pool: one uses it, the others run in their own thread. BLAS's own
- * threads are set in the BLAS library.
+ * leaves none running. Calls that overlap in time share the pool: one uses it, the others run
+ * in their own thread. BLAS's own threads are set in the BLAS library.
  */
 int lstm_set_num_threads(int n);
 int lstm_get_num_threads(void);

@@ -291,11 +291,11 @@ static void FN(part_rows)(int B, int part, int parts, int *lo, int *hi)
  * several threads at once would fight over its own threads), 4 rows or more each. */
 /* Whether a call splits over the core's threads: small steps on the core's own GEMM, no
  * projection (whose per-step GEMM is BLAS's) and at least two 4-row blocks. Sizes only. */
-static int FN(splits)(const lstm_dims *d) { return split_calls(d); }
+static int FN(splits)(const lstm_dims *d, int backward) { return split_calls(d, backward); }
 
-static int FN(loop_parts)(const lstm_dims *d)
+static int FN(loop_parts)(const lstm_dims *d, int backward)
 {
-    if (!FN(splits)(d)) return 1;
+    if (!FN(splits)(d, backward)) return 1;
     int parts = lstm_get_num_threads();
     if (parts > d->batch / 4) parts = d->batch / 4;
     return parts > 1 ? parts : 1;
@@ -383,19 +383,19 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     REAL *rows_r = bias + G;                                /* (B, H) r before W_hr, P > 0 */
     REAL *chunk = rows_r + (P > 0 ? (size_t)B * H : 0);     /* (chunk*B, G) inference */
     REAL *w_hh_t = chunk + (training ? 0 : (size_t)chunk_steps(d) * B * G); /* (Ph, pad G) */
-    REAL *w_ih_t = w_hh_t + packed_w_hh_size(d, 1);         /* (I, pad G), split calls */
+    REAL *w_ih_t = w_hh_t + packed_w_hh_size(d, 0);         /* (I, pad G), split calls */
     /* Training projects all steps into the cache; inference a chunk at a time. */
     const int chunk_len = training ? T : chunk_steps(d);
 
     FN(forward_chunk) k = {blas, w, d, y, h_n, c_n, training ? cache + N * (size_t)G : NULL,
-                           rows_r, NULL, bias, w_hh_t, ldy, small_recurrence(d), h0 == NULL,
-                           0, 0, FN(loop_parts)(d), 0, 0};
+                           rows_r, NULL, bias, w_hh_t, ldy, small_recurrence(d, 0), h0 == NULL,
+                           0, 0, FN(loop_parts)(d, 0), 0, 0};
     for (int j = 0; j < G; j++)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
     if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
-    if (FN(splits)(d)) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
+    if (FN(splits)(d, 0)) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
     for (int s = 0; s < T; s += chunk_len) {
@@ -406,7 +406,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const size_t lo = d->reverse ? off - rows : off;
         k.pre = training ? cache + lo * (size_t)G : chunk;
         k.pre_row0 = lo;
-        if (FN(splits)(d))
+        if (FN(splits)(d, 0))
             FN(project_pieces)(x + lo * (size_t)I, w_ih_t, k.pre, (int)rows, I, G);
         else
             FN(gemm)(blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
@@ -577,7 +577,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     if (ldy < Ph || (dy && lddy < Ph)) return LSTM_ERR_BAD_LEADING_DIM;
     if (!work && lstm_backward_workspace_size(d) > 0) return LSTM_ERR_NULL_ARGUMENT;
     const size_t N = lstm_rows(d);
-    const int small = small_recurrence(d);
+    const int small = small_recurrence(d, 1);
 
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
@@ -590,7 +590,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     if (small) FN(gemm_pack)(w_hh_p, w->w_hh, G, Ph, 0);
 
     FN(backward_loop) k = {blas, w, d, gates, cells, dh0, dc0, dh_rows, dr, dy, c0, w_hh_p,
-                           lddy, small, FN(loop_parts)(d)};
+                           lddy, small, FN(loop_parts)(d, 1)};
     if (k.parts > 1)
         lstm_parallel_for(k.parts, FN(backward_part), &k);
     else
@@ -598,7 +598,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     /* Everything left is a GEMM or a sum over all N rows at once. */
     const int n = (int)N;
-    const int pieces = FN(splits)(d);
+    const int pieces = FN(splits)(d, 1);
     if (dx)
         FN(gemm_pieces)(pieces, blas, 'N', 'N', n, I, G, 1, gates, G, w->w_ih, I,
                         accumulate_dx ? 1 : 0, dx, I);
