@@ -279,12 +279,35 @@ static void FN(project_pieces)(const REAL *x, const REAL *w_ih_t, REAL *pre, int
     lstm_parallel_for((rows + piece_rows - 1) / piece_rows, FN(project_piece), &job);
 }
 
-/* Rows [lo, hi) of the batch for threads part of parts: multiples of the GEMM kernel's 4-row
- * block, so that no thread runs a partial block that another could have filled. */
-static void FN(part_rows)(int B, int part, int parts, int *lo, int *hi)
+/* The first row, a multiple of 4, before which the rows' work (steps each is active, summed)
+ * reaches target; B if none. Rows are sorted by decreasing length. */
+static int FN(work_boundary)(const lstm_dims *d, int64_t target)
 {
-    *lo = (int)((int64_t)B * part / parts) / 4 * 4;
-    *hi = part + 1 == parts ? B : (int)((int64_t)B * (part + 1) / parts) / 4 * 4;
+    int64_t work = 0;
+    int steps = d->time_steps; /* steps row r is active in: those with more than r rows */
+    for (int r = 0; r < d->batch; r++) {
+        if (r % 4 == 0 && work >= target) return r;
+        while (steps > 0 && BATCH(d, steps - 1) <= r) steps--;
+        work += steps;
+    }
+    return d->batch;
+}
+
+/* Rows [lo, hi) of the batch for threads part of parts: multiples of the GEMM kernel's 4-row
+ * block, so that no thread runs a partial block that another could have filled, and with
+ * variable lengths cut where the work (not the row count) is shared evenly: the first rows
+ * hold the longest sequences. */
+static void FN(part_rows)(const lstm_dims *d, int part, int parts, int *lo, int *hi)
+{
+    const int B = d->batch;
+    if (!d->batch_sizes) {
+        *lo = (int)((int64_t)B * part / parts) / 4 * 4;
+        *hi = part + 1 == parts ? B : (int)((int64_t)B * (part + 1) / parts) / 4 * 4;
+        return;
+    }
+    const int64_t total = (int64_t)lstm_rows(d);
+    *lo = part == 0 ? 0 : FN(work_boundary)(d, total * part / parts);
+    *hi = part + 1 == parts ? B : FN(work_boundary)(d, total * (part + 1) / parts);
 }
 
 /* Threads a call's time loop may split over: its rows run on the core's own GEMM (BLAS in
@@ -361,7 +384,7 @@ static void FN(forward_part)(void *ctx, int part)
 {
     const FN(forward_chunk) *k = ctx;
     int lo, hi;
-    FN(part_rows)(k->d->batch, part, k->parts, &lo, &hi);
+    FN(part_rows)(k->d, part, k->parts, &lo, &hi);
     FN(forward_rows)(k, lo, hi);
 }
 
@@ -560,7 +583,7 @@ static void FN(backward_part)(void *ctx, int part)
 {
     const FN(backward_loop) *k = ctx;
     int lo, hi;
-    FN(part_rows)(k->d->batch, part, k->parts, &lo, &hi);
+    FN(part_rows)(k->d, part, k->parts, &lo, &hi);
     FN(backward_rows)(k, lo, hi);
 }
 
