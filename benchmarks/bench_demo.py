@@ -12,8 +12,7 @@ import pytest
 
 pytest.importorskip("lstmcore.lstm")
 
-from threadpoolctl import threadpool_limits  # noqa: E402
-
+import lstmcore  # noqa: E402
 from lstmcore.data import cos_dataset  # noqa: E402
 from lstmcore.demo import BATCH_SIZE, HIDDEN_SIZE, make_optimizer  # noqa: E402
 from lstmcore.model import build_model  # noqa: E402
@@ -55,7 +54,7 @@ def test_lstmcore_demo_training(benchmark, threads, data):
         return (trainer,), {}
 
     def train(trainer):
-        with threadpool_limits(threads):
+        with lstmcore.num_threads(threads):  # the core's own threads and BLAS's
             trainer.fit(data.X_train, data.y_train, steps=STEPS)
         return trainer.model
 

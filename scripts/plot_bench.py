@@ -33,14 +33,17 @@ def plot(document, title=None):
     peers = sorted({r["peer"] for r in results},
                    key=lambda p: PEER_ORDER.index(p) if p in PEER_ORDER else len(PEER_ORDER))
     for ax, work in zip(axes[0], works):
-        for marker, peer in zip(MARKERS * len(peers), peers):
+        # one marker and colour per peer in every panel (a peer missing from one keeps its own)
+        for index, peer in enumerate(peers):
+            marker, color = MARKERS[index % len(MARKERS)], f"C{index}"
             points = sorted((r["flops"], r["gflops"], r["shape"]) for r in results
                             if r["work"] == work and r["peer"] == peer)
             if not points:
                 continue
             flops, gflops, names = zip(*points)
             # Points only: neighbouring sizes are different shapes, not one curve.
-            ax.plot(flops, gflops, marker=marker, linestyle="none", markersize=7, label=peer)
+            ax.plot(flops, gflops, marker=marker, color=color, linestyle="none", markersize=7,
+                    label=peer)
             if peer == peers[0]:
                 for x, y, name in points:
                     ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4),
