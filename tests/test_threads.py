@@ -83,3 +83,32 @@ def test_core_splits_a_call_across_threads_and_keeps_the_gil_released():
         done.set()
         thread.join()
     assert sum(start < t < end for t in ticks) >= 2
+
+
+def _split_call_in_child(queue):
+    model = lstmcore.LSTM(3, 8, seed=0)
+    x = np.ones((5, 16, 3), np.float32)
+    result = model(x)[0].sum()
+    lstmcore.set_num_threads(1)  # joins the pool's threads: the child's own, not the parent's
+    queue.put(result)
+
+
+def test_a_forked_child_runs_split_calls_with_a_fresh_pool():
+    """After the parent's pool has started threads, a child made by fork() has none of them:
+    its first split call must start its own, and stopping them must not wait for (join) the
+    parent's (pthread_atfork resets the pool)."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform has no fork()")
+    model = lstmcore.LSTM(3, 8, seed=0)
+    x = np.ones((5, 16, 3), np.float32)
+    with lstmcore.num_threads(2):
+        expected = model(x)[0].sum()  # the parent's workers now exist
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_split_call_in_child, args=(queue,))
+        child.start()
+        child.join(timeout=60)
+        assert child.exitcode == 0, "the child hung or died"
+        assert queue.get(timeout=5) == expected
