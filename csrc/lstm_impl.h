@@ -123,6 +123,13 @@ LSTM_INLINE void FN(copy_short)(REAL *restrict dst, const REAL *restrict src, in
     for (int j = 0; j < n; j++) dst[j] = src[j];
 }
 
+/* Copies a row of n elements: inline, as memcpy calls per row of a step cost more than the
+ * copying at H = 30. */
+LSTM_INLINE void FN(copy_row)(REAL *restrict dst, const REAL *restrict src, int n)
+{
+    for (int j = 0; j < n; j++) dst[j] = src[j];
+}
+
 /* A hidden size that is not a multiple of LSTM_BLOCK (H = 30) has a last, partial block. When
  * H >= LSTM_BLOCK it runs as the whole block of units [H - LSTM_BLOCK, H), which overlaps the
  * full block before it: it is computed on copies taken before the full blocks write anything
@@ -157,37 +164,50 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
             FN(copy_short)(cr + t0, tc, tn);
             FN(copy_short)(outr + t0, tout, tn);
         }
-        if (c_save) memcpy(c_save + (size_t)r * H, cr, (size_t)H * sizeof(REAL));
+        if (c_save) FN(copy_row)(c_save + (size_t)r * H, cr, H);
     }
 }
 
-/* Backward over one row: a (G) activated gates -> their gradients; cell (H) c_t (-> r_t when
- * save_r); c_prev (H) or NULL for zeros; dr (H); dc (H) dL/dc_t -> dL/dc_{t-1}. */
+/* Backward over the rows of a step: a (rows, G) activated gates -> their gradients; cell
+ * (rows, H) c_t (-> r_t when save_r); c_{t-1} of row r is c_before's row r for r < b_before,
+ * else c0's row r, else zeros (c_before, c0 may be NULL); dr (rows, H); dc (rows, H)
+ * dL/dc_t -> dL/dc_{t-1}. One call a step: the per-row set-up of the last block's copies
+ * cost as much as the arithmetic at H = 30. */
 static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell,
-                                           const REAL *restrict c_prev, const REAL *restrict dr,
-                                           REAL *restrict dc, int save_r, int H)
+                                           const REAL *restrict c_before, int b_before,
+                                           const REAL *restrict c0, const REAL *restrict dr,
+                                           REAL *restrict dc, int save_r, int rows, int H)
 {
     const REAL zeros[LSTM_BLOCK] = {0};
+    const size_t G = 4 * (size_t)H;
     const int full = H - H % LSTM_BLOCK, n = H - full;
     const int overlap = n > 0 && H >= LSTM_BLOCK;
     const int t0 = overlap ? H - LSTM_BLOCK : full, tn = overlap ? LSTM_BLOCK : n;
+    /* Zero once: a partial block (H < LSTM_BLOCK) keeps zeros past its units in every row. */
     REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
     REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
-    if (n > 0) {
-        for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, a + q * H + t0, tn);
-        FN(copy_short)(tcell, cell + t0, tn);
-        if (c_prev) FN(copy_short)(tcp, c_prev + t0, tn);
-        FN(copy_short)(tdr, dr + t0, tn);
-        FN(copy_short)(tdc, dc + t0, tn);
-        FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
-    }
-    for (int j = 0; j < full; j += LSTM_BLOCK)
-        FN(backward_block)(a + j, H, cell + j, c_prev ? c_prev + j : zeros, dr + j, dc + j,
-                           save_r);
-    if (n > 0) {
-        for (int q = 0; q < 4; q++) FN(copy_short)(a + q * H + t0, ta + q * LSTM_BLOCK, tn);
-        FN(copy_short)(cell + t0, tcell, tn);
-        FN(copy_short)(dc + t0, tdc, tn);
+    for (int r = 0; r < rows; r++) {
+        REAL *ar = a + r * G, *cellr = cell + (size_t)r * H, *dcr = dc + (size_t)r * H;
+        const REAL *drr = dr + (size_t)r * H;
+        const REAL *c_prev = r < b_before ? c_before + (size_t)r * H
+                             : c0         ? c0 + (size_t)r * H
+                                          : NULL;
+        if (n > 0) {
+            for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
+            FN(copy_short)(tcell, cellr + t0, tn);
+            FN(copy_short)(tcp, c_prev ? c_prev + t0 : zeros, tn);
+            FN(copy_short)(tdr, drr + t0, tn);
+            FN(copy_short)(tdc, dcr + t0, tn);
+            FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
+        }
+        for (int j = 0; j < full; j += LSTM_BLOCK)
+            FN(backward_block)(ar + j, H, cellr + j, c_prev ? c_prev + j : zeros, drr + j,
+                               dcr + j, save_r);
+        if (n > 0) {
+            for (int q = 0; q < 4; q++) FN(copy_short)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
+            FN(copy_short)(cellr + t0, tcell, tn);
+            FN(copy_short)(dcr + t0, tdc, tn);
+        }
     }
 }
 
@@ -447,6 +467,14 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     return LSTM_OK;
 }
 
+/* acc (cols) += the sum of rows (n, cols), row by row. restrict lets it vectorise (db_ih and
+ * db_hh summed in one loop could alias, and did not). */
+static void FN(add_rows)(REAL *restrict acc, const REAL *restrict rows, size_t n, int cols)
+{
+    for (size_t r = 0; r < n; r++)
+        for (int j = 0; j < cols; j++) acc[j] += rows[r * cols + j];
+}
+
 /* dW_hh += sum over steps of dG_t^T h_{t-1}. h_{t-1} of a row is the output row of the step
  * before in processing order, or h0 at the row's first step. Within a run of steps that share
  * one batch size those output rows are contiguous, so each run costs a few GEMMs instead of
@@ -562,14 +590,10 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
             c_before = k->cells + (off_t + (size_t)b) * H;
             b_before = BATCH(d, t + 1);
         }
-        for (int r = lo; r < lo + rows; r++) {
-            const REAL *c_prev = r < b_before ? c_before + (size_t)r * H
-                                 : k->c0      ? k->c0 + (size_t)r * H
-                                              : NULL;
-            FN(gates_backward)(k->gates + (off_t + r) * (size_t)G,
-                               k->cells + (off_t + r) * (size_t)H, c_prev,
-                               d_r + (size_t)(r - lo) * H, k->dc + (size_t)r * H, P > 0, H);
-        }
+        FN(gates_backward)(k->gates + row0 * (size_t)G, k->cells + row0 * (size_t)H,
+                           c_before ? c_before + (size_t)lo * H : NULL, b_before - lo,
+                           k->c0 ? k->c0 + (size_t)lo * H : NULL, d_r, k->dc + (size_t)lo * H,
+                           P > 0, rows, H);
         /* a = ... + h_{t-1} W_hh^T */
         if (k->small)
             FN(small_gemm)(rows, Ph, G, k->gates + row0 * G, G, 1, k->w_hh_p, dh, Ph, 0);
@@ -636,12 +660,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
         lstm_parallel_for((G + job.piece_rows - 1) / job.piece_rows, FN(dw_hh_piece), &job);
     }
     if (P > 0 && g->dw_hr) FN(gemm)(blas, 'T', 'N', P, H, n, 1, dh_rows, P, cells, H, 1, g->dw_hr, H);
-    if (g->db_ih || g->db_hh) {
-        for (size_t r = 0; r < N; r++) {
-            const REAL *row = gates + r * G;
-            if (g->db_ih) for (int j = 0; j < G; j++) g->db_ih[j] += row[j];
-            if (g->db_hh) for (int j = 0; j < G; j++) g->db_hh[j] += row[j];
-        }
-    }
+    if (g->db_ih) FN(add_rows)(g->db_ih, gates, N, G);
+    if (g->db_hh) FN(add_rows)(g->db_hh, gates, N, G);
     return LSTM_OK;
 }
