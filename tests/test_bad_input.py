@@ -116,9 +116,11 @@ def test_x_that_is_not_float_is_a_type_error(x):
 @pytest.mark.parametrize("shape", [(0, B, I), (T, 0, I), (0, I)], ids=str)
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_empty_x_is_a_value_error(shape, batch_first):
-    """The documented choice: as PyTorch, no empty sequences or batches."""
-    with pytest.raises(ValueError, match="at least one time step and one sequence"):
+    """The documented choice: as PyTorch, no empty sequences or batches. The message quotes
+    the shape as given, not the model's time-major view of it."""
+    with pytest.raises(ValueError, match="at least one time step and one sequence") as error:
         small_model(batch_first=batch_first).forward(np.zeros(shape, np.float32))
+    assert f"got shape {shape}" in str(error.value)
 
 
 def test_x_with_more_rows_than_blas_ints_is_refused_before_conversion():

@@ -1,7 +1,7 @@
 """The ``lstmcore`` command (also ``python -m lstmcore``): one subcommand per job.
 
     lstmcore demo [--steps N] [--seed S] [--optimizer adagrad|adam|sgd|rmsprop]
-                  [--layout comments|literal] [--output PNG]
+                  [--layout comments|literal] [--output PNG] [--threads N]
     lstmcore bench [options]     (see ``lstmcore bench --help``)
 
 Each subcommand parses its own options, so its module is imported only when it runs.

@@ -415,6 +415,7 @@ class LSTM:
         larger than memory.
         """
         x = float_array("x", x)
+        given_shape = x.shape  # errors quote the shape as the caller gave it
         if x.ndim == 2:
             batched = False
             x = x[:, None, :]
@@ -429,10 +430,10 @@ class LSTM:
         T, B, I = x.shape
         if I != self.input_size:
             raise ValueError(f"x must have input_size={self.input_size} features in its last "
-                             f"axis, got shape {x.shape}")
+                             f"axis, got shape {given_shape}")
         if T == 0 or B == 0:
             raise ValueError(f"x must hold at least one time step and one sequence, "
-                             f"got shape {x.shape}")
+                             f"got shape {given_shape}")
         if T * B > BLAS_INT_MAX:
             raise ValueError(f"x holds T * B = {T * B} rows, more than the {BLAS_INT_MAX} "
                              f"that BLAS's 32-bit sizes can index; split the batch")
