@@ -348,3 +348,11 @@ def test_stateful_refuses_targets_of_another_length(rng):
     with pytest.raises(ValueError, match="y must have shape"):
         stateful_trainer(0.1).fit_stateful(rng.standard_normal((3, 10, I)),
                                            rng.standard_normal((3, 9, 1)), chunk=4)
+
+
+@pytest.mark.parametrize("lengths", [[3, 2], [3, 2, 1, 3], [[3, 2, 1]]], ids=str)
+def test_predict_refuses_lengths_that_are_not_one_per_sample(lengths):
+    model = build_model(2, 4, seed=0)
+    X = np.ones((3, 3, 2), np.float32)
+    with pytest.raises(ValueError, match=r"lengths must have shape \(3,\)"):
+        predict(model, X, lengths=lengths, batch_size=2)

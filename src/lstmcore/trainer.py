@@ -88,9 +88,15 @@ def predict(model, X, lengths=None, batch_size=4096):
     """Inference over samples-first X (N, T, I) in batches; pred (N, K) or (N, T, K)."""
     X = _as_samples(X, model.dtype, "X")
     batch_size = _positive_int(batch_size, "batch_size")
+    if lengths is not None:
+        # checked whole here: a wrong length would otherwise fail in some batch, or pass
+        lengths = np.asarray(lengths)
+        if lengths.shape != (len(X),):
+            raise ValueError(f"lengths must have shape ({len(X)},), one per sample of X, "
+                             f"got shape {lengths.shape}")
     out = []
     for s in range(0, len(X), batch_size):
-        lb = None if lengths is None else np.asarray(lengths)[s:s + batch_size]
+        lb = None if lengths is None else lengths[s:s + batch_size]
         pred = model(_to_model_layout(model, X[s:s + batch_size]), lengths=lb)
         out.append(_from_model_layout(model, pred) if model.output == "all" else pred)
     return np.concatenate(out)
