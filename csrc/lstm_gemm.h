@@ -14,17 +14,14 @@
 #endif
 #endif
 
-/* Elements per packed row of width n: a multiple of LSTM_GEMM_PAD (lstm.c), which is a
- * multiple of every kernel's vector width in elements. */
-static inline size_t FN(gemm_padded)(size_t n) { return lstm_gemm_padded(n); }
 
 /* Packs W (rows, cols) row-major, or its transpose when transpose, into dst with rows of
- * gemm_padded(width) elements, zero past the width. */
+ * lstm_gemm_padded(width) elements, zero past the width. */
 static void FN(gemm_pack)(REAL *restrict dst, const REAL *restrict W, int rows, int cols,
                           int transpose)
 {
     const int out_rows = transpose ? cols : rows, width = transpose ? rows : cols;
-    const size_t ld = FN(gemm_padded)((size_t)width);
+    const size_t ld = lstm_gemm_padded((size_t)width);
     for (int p = 0; p < out_rows; p++) {
         REAL *d = dst + (size_t)p * ld;
         if (transpose)
@@ -62,11 +59,11 @@ static void FN(gemm_pack)(REAL *restrict dst, const REAL *restrict W, int rows, 
 #endif
 
 /* C (m, n) = A (m, k) Bp (k, n), or += when accumulate; Bp packed by gemm_pack with ldb =
- * gemm_padded(n); A(i, p) = A[i * ars + p * acs]. */
+ * lstm_gemm_padded(n); A(i, p) = A[i * ars + p * acs]. */
 static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
                            const REAL *Bp, REAL *C, size_t ldc, int accumulate)
 {
-    const size_t ldb = FN(gemm_padded)((size_t)n);
+    const size_t ldb = lstm_gemm_padded((size_t)n);
 #if LSTM_GEMM_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {

@@ -116,16 +116,10 @@ LSTM_INLINE void FN(backward_block)(REAL *restrict a, size_t s, REAL *restrict c
     }
 }
 
-/* Copies n <= LSTM_BLOCK elements. An inline loop: with n = LSTM_BLOCK it becomes a few
- * vector moves, and a memcpy call per short tail would cost more than the gates at H = 30. */
-LSTM_INLINE void FN(copy_short)(REAL *restrict dst, const REAL *restrict src, int n)
-{
-    for (int j = 0; j < n; j++) dst[j] = src[j];
-}
-
-/* Copies a row of n elements: inline, as memcpy calls per row of a step cost more than the
- * copying at H = 30. */
-LSTM_INLINE void FN(copy_row)(REAL *restrict dst, const REAL *restrict src, int n)
+/* Copies n elements (a block's tail, a row of a step). An inline loop: with n = LSTM_BLOCK it
+ * becomes a few vector moves, and a memcpy call per tail or row cost more than the gates at
+ * H = 30. */
+LSTM_INLINE void FN(copy_n)(REAL *restrict dst, const REAL *restrict src, int n)
 {
     for (int j = 0; j < n; j++) dst[j] = src[j];
 }
@@ -149,22 +143,22 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
     const int tn = overlap ? LSTM_BLOCK : n;        /* its units that exist */
     REAL ta[4 * LSTM_BLOCK] = {0}, tb[4 * LSTM_BLOCK] = {0};
     REAL tc[LSTM_BLOCK] = {0}, tout[LSTM_BLOCK];
-    for (int q = 0; q < 4; q++) FN(copy_short)(tb + q * LSTM_BLOCK, bias + q * H + t0, tn);
+    for (int q = 0; q < 4; q++) FN(copy_n)(tb + q * LSTM_BLOCK, bias + q * H + t0, tn);
     for (int r = 0; r < b; r++) {
         REAL *ar = a + r * G, *cr = c + (size_t)r * H, *outr = out + (size_t)r * ld_out;
         if (n > 0) {
-            for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
-            FN(copy_short)(tc, cr + t0, tn);
+            for (int q = 0; q < 4; q++) FN(copy_n)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
+            FN(copy_n)(tc, cr + t0, tn);
             FN(forward_block)(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
         }
         for (int j = 0; j < full; j += LSTM_BLOCK)
             FN(forward_block)(ar + j, H, bias + j, H, cr + j, outr + j);
         if (n > 0) {
-            for (int q = 0; q < 4; q++) FN(copy_short)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
-            FN(copy_short)(cr + t0, tc, tn);
-            FN(copy_short)(outr + t0, tout, tn);
+            for (int q = 0; q < 4; q++) FN(copy_n)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
+            FN(copy_n)(cr + t0, tc, tn);
+            FN(copy_n)(outr + t0, tout, tn);
         }
-        if (c_save) FN(copy_row)(c_save + (size_t)r * H, cr, H);
+        if (c_save) FN(copy_n)(c_save + (size_t)r * H, cr, H);
     }
 }
 
@@ -193,20 +187,20 @@ static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell
                              : c0         ? c0 + (size_t)r * H
                                           : NULL;
         if (n > 0) {
-            for (int q = 0; q < 4; q++) FN(copy_short)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
-            FN(copy_short)(tcell, cellr + t0, tn);
-            FN(copy_short)(tcp, c_prev ? c_prev + t0 : zeros, tn);
-            FN(copy_short)(tdr, drr + t0, tn);
-            FN(copy_short)(tdc, dcr + t0, tn);
+            for (int q = 0; q < 4; q++) FN(copy_n)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
+            FN(copy_n)(tcell, cellr + t0, tn);
+            FN(copy_n)(tcp, c_prev ? c_prev + t0 : zeros, tn);
+            FN(copy_n)(tdr, drr + t0, tn);
+            FN(copy_n)(tdc, dcr + t0, tn);
             FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
         }
         for (int j = 0; j < full; j += LSTM_BLOCK)
             FN(backward_block)(ar + j, H, cellr + j, c_prev ? c_prev + j : zeros, drr + j,
                                dcr + j, save_r);
         if (n > 0) {
-            for (int q = 0; q < 4; q++) FN(copy_short)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
-            FN(copy_short)(cellr + t0, tcell, tn);
-            FN(copy_short)(dcr + t0, tdc, tn);
+            for (int q = 0; q < 4; q++) FN(copy_n)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
+            FN(copy_n)(cellr + t0, tcell, tn);
+            FN(copy_n)(dcr + t0, tdc, tn);
         }
     }
 }
@@ -237,6 +231,14 @@ static void FN(init_state)(REAL *state, const REAL *init, size_t count)
 #define LSTM_PIECE_MACS ((int64_t)1 << 18)
 #endif
 
+/* Rows a piece of such a product holds when a row costs per_row multiply-adds: as many as
+ * LSTM_PIECE_MACS allows, and at least min_rows. */
+static inline int FN(piece_rows)(int64_t per_row, int min_rows)
+{
+    const int64_t rows = LSTM_PIECE_MACS / (per_row > 0 ? per_row : 1);
+    return rows > min_rows ? (rows < INT32_MAX ? (int)rows : INT32_MAX) : min_rows;
+}
+
 typedef struct {
     const lstm_blas *blas;
     char ta, tb;
@@ -262,8 +264,7 @@ static void FN(gemm_pieces)(int pieces, const lstm_blas *blas, char ta, char tb,
                             int k, REAL alpha, const REAL *A, int lda, const REAL *Bm, int ldb,
                             REAL beta, REAL *C, int ldc)
 {
-    int64_t per_row = (int64_t)n * (k > 0 ? k : 1);
-    int piece_rows = (int)(LSTM_PIECE_MACS / per_row > 0 ? LSTM_PIECE_MACS / per_row : 1);
+    const int piece_rows = FN(piece_rows)((int64_t)n * k, 1);
     if (!pieces || piece_rows >= m) {
         FN(gemm)(blas, ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
         return;
@@ -293,10 +294,8 @@ static void FN(project_pieces)(const REAL *x, const REAL *w_ih_t, REAL *pre, int
                                int G)
 {
     if (rows == 0) return;
-    int64_t per_row = (int64_t)G * I;
-    int piece_rows = (int)(LSTM_PIECE_MACS / per_row > 4 ? LSTM_PIECE_MACS / per_row : 4);
-    FN(project_job) job = {x, w_ih_t, pre, rows, I, G, piece_rows};
-    lstm_parallel_for((rows + piece_rows - 1) / piece_rows, FN(project_piece), &job);
+    FN(project_job) job = {x, w_ih_t, pre, rows, I, G, FN(piece_rows)((int64_t)G * I, 4)};
+    lstm_parallel_for((rows + job.piece_rows - 1) / job.piece_rows, FN(project_piece), &job);
 }
 
 /* The first row, a multiple of 4, before which the rows' work (steps each is active, summed)
@@ -330,15 +329,11 @@ static void FN(part_rows)(const lstm_dims *d, int part, int parts, int *lo, int 
     *hi = part + 1 == parts ? B : FN(work_boundary)(d, total * (part + 1) / parts);
 }
 
-/* Threads a call's time loop may split over: its rows run on the core's own GEMM (BLAS in
- * several threads at once would fight over its own threads), 4 rows or more each. */
-/* Whether a call splits over the core's threads: small steps on the core's own GEMM, no
- * projection (whose per-step GEMM is BLAS's) and at least two 4-row blocks. Sizes only. */
-static int FN(splits)(const lstm_dims *d, int backward) { return split_calls(d, backward); }
-
+/* Threads a call's time loop splits over (split_calls in lstm.c says which calls may), 4 rows
+ * or more each. */
 static int FN(loop_parts)(const lstm_dims *d, int backward)
 {
-    if (!FN(splits)(d, backward)) return 1;
+    if (!split_calls(d, backward)) return 1;
     int parts = lstm_get_num_threads();
     if (parts > d->batch / 4) parts = d->batch / 4;
     return parts > 1 ? parts : 1;
@@ -396,7 +391,7 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
          * last step's otherwise. */
         if (!direct || s == d->time_steps - 1)
             for (int r = 0; r < rows; r++)
-                memcpy(h + (size_t)r * Ph, y_t + (size_t)r * ldy, (size_t)Ph * sizeof(REAL));
+                FN(copy_n)(h + (size_t)r * Ph, y_t + (size_t)r * ldy, Ph);
     }
 }
 
@@ -438,7 +433,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
     if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
-    if (FN(splits)(d, 0)) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
+    if (split_calls(d, 0)) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
     for (int s = 0; s < T; s += chunk_len) {
@@ -449,7 +444,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const size_t lo = d->reverse ? off - rows : off;
         k.pre = training ? cache + lo * (size_t)G : chunk;
         k.pre_row0 = lo;
-        if (FN(splits)(d, 0))
+        if (split_calls(d, 0))
             FN(project_pieces)(x + lo * (size_t)I, w_ih_t, k.pre, (int)rows, I, G);
         else
             FN(gemm)(blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
@@ -629,7 +624,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
     REAL *w_hh_p = work;                    /* (G, pad Ph) W_hh packed, small */
-    REAL *dh_rows = work ? work + (small ? (size_t)G * FN(gemm_padded)(Ph) : 0) : NULL; /* (N, P) dL/dh, P > 0 */
+    REAL *dh_rows = work ? work + packed_w_hh_size(d, 1) : NULL; /* (N, P) dL/dh, P > 0 */
     REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
     FN(init_state)(dh0, dh_n, (size_t)d->batch * Ph);
@@ -645,18 +640,15 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     /* Everything left is a GEMM or a sum over all N rows at once. */
     const int n = (int)N;
-    const int pieces = FN(splits)(d, 1);
+    const int pieces = split_calls(d, 1);
     if (dx)
         FN(gemm_pieces)(pieces, blas, 'N', 'N', n, I, G, 1, gates, G, w->w_ih, I,
                         accumulate_dx ? 1 : 0, dx, I);
     if (g->dw_ih) FN(gemm_pieces)(pieces, blas, 'T', 'N', G, I, n, 1, gates, G, x, I, 1, g->dw_ih, I);
     if (g->dw_hh) {
-        FN(dw_hh_job) job = {blas, g->dw_hh, gates, y, h0, d, ldy, G};
-        if (pieces) {
-            /* pieces of dW_hh's rows, as gemm_pieces cuts them */
-            int64_t per_row = (int64_t)Ph * (n > 0 ? n : 1);
-            job.piece_rows = (int)(LSTM_PIECE_MACS / per_row > 0 ? LSTM_PIECE_MACS / per_row : 1);
-        }
+        /* pieces of dW_hh's rows, as gemm_pieces cuts them */
+        FN(dw_hh_job) job = {blas, g->dw_hh, gates, y, h0, d, ldy,
+                             pieces ? FN(piece_rows)((int64_t)Ph * n, 1) : G};
         lstm_parallel_for((G + job.piece_rows - 1) / job.piece_rows, FN(dw_hh_piece), &job);
     }
     if (P > 0 && g->dw_hr) FN(gemm)(blas, 'T', 'N', P, H, n, 1, dh_rows, P, cells, H, 1, g->dw_hr, H);

@@ -24,6 +24,18 @@ def float_dtype(name, dtype):
     return dt.type
 
 
+def _array_of(name, value, kinds, what, holds):
+    """``value`` as an array whose dtype kind is in ``kinds``, not yet converted; a TypeError
+    naming ``name`` otherwise (``what``/``holds`` describe the expected values)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array of {what}: {exc}") from None
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{name} must hold {holds}, got dtype {arr.dtype}")
+    return arr
+
+
 def float_array(name, value):
     """``value`` as an array of floating-point values, not yet converted.
 
@@ -31,13 +43,7 @@ def float_array(name, value):
     since silently reading them as floats hides bugs. Shapes can be checked on the result
     before a conversion copies it (a broadcast view may stand for more memory than exists).
     """
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name} must be an array of floats: {exc}") from None
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must hold floating-point values, got dtype {arr.dtype}")
-    return arr
+    return _array_of(name, value, "f", "floats", "floating-point values")
 
 
 def real_array(name, value):
@@ -46,14 +52,7 @@ def real_array(name, value):
     Booleans, complex numbers, strings and objects are refused with a TypeError: converting
     them to floats would read a mask as numbers, drop an imaginary part or parse text.
     """
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers (floats or integers), "
-                        f"got dtype {arr.dtype}")
-    return arr
+    return _array_of(name, value, "fiu", "real numbers", "real numbers (floats or integers)")
 
 
 def check_int(name, value, minimum=None, maximum=None):

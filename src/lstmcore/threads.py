@@ -26,12 +26,17 @@ def _blas_threads():
     return max(counts, default=1)
 
 
+def _set_core_threads(n):
+    """The core's own threads: at most 64 (lstm.h), whatever BLAS is given."""
+    _core.set_core_threads(max(1, min(n, 64)))
+
+
 def set_num_threads(n):
     """Use ``n`` threads from now on: the core's own and BLAS's (for every BLAS user in the
     process)."""
     n = check_int("n", n, minimum=1)
     threadpool_limits(limits=n, user_api="blas")
-    _core.set_core_threads(min(n, 64))
+    _set_core_threads(n)
 
 
 def get_num_threads():
@@ -46,11 +51,11 @@ def num_threads(n):
     n = check_int("n", n, minimum=1)
     before = _core.get_core_threads()
     with threadpool_limits(limits=n, user_api="blas"):
-        _core.set_core_threads(min(n, 64))
+        _set_core_threads(n)
         try:
             yield
         finally:
             _core.set_core_threads(before)
 
 
-_core.set_core_threads(max(1, min(_blas_threads(), 64)))
+_set_core_threads(_blas_threads())
