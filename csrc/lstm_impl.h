@@ -232,71 +232,16 @@ static void FN(init_state)(REAL *state, const REAL *init, size_t count)
 #define LSTM_PIECE_MACS ((int64_t)1 << 18)
 #endif
 
-/* Rows a piece of such a product holds when a row costs per_row multiply-adds: as many as
- * LSTM_PIECE_MACS allows, and at least min_rows. */
-static inline int FN(piece_rows)(int64_t per_row, int min_rows)
+/* Rows a piece holds when a product of `rows` rows is cut into pieces of at most
+ * LSTM_PIECE_MACS multiply-adds (a row costs per_row), in an even number of pieces so that
+ * two threads share them evenly (5 pieces made one thread run 3). */
+static inline int FN(piece_rows)(int rows, int64_t per_row)
 {
-    const int64_t rows = LSTM_PIECE_MACS / (per_row > 0 ? per_row : 1);
-    return rows > min_rows ? (rows < INT32_MAX ? (int)rows : INT32_MAX) : min_rows;
-}
-
-typedef struct {
-    const lstm_blas *blas;
-    char ta, tb;
-    int m, n, k, lda, ldb, ldc, piece_rows;
-    REAL alpha, beta;
-    const REAL *A, *Bm;
-    REAL *C;
-} FN(gemm_job);
-
-static void FN(gemm_piece)(void *ctx, int part)
-{
-    const FN(gemm_job) *j = ctx;
-    const int r0 = part * j->piece_rows;
-    const int rows = j->m - r0 < j->piece_rows ? j->m - r0 : j->piece_rows;
-    /* Row r0 of op(A): row r0 of A, or column r0 of A when transposed. */
-    const REAL *A = j->ta == 'N' ? j->A + (size_t)r0 * j->lda : j->A + r0;
-    FN(gemm)(j->blas, j->ta, j->tb, rows, j->n, j->k, j->alpha, A, j->lda, j->Bm, j->ldb,
-             j->beta, j->C + (size_t)r0 * j->ldc, j->ldc);
-}
-
-/* FN(gemm), in pieces over the core's threads when pieces is nonzero. */
-static void FN(gemm_pieces)(int pieces, const lstm_blas *blas, char ta, char tb, int m, int n,
-                            int k, REAL alpha, const REAL *A, int lda, const REAL *Bm, int ldb,
-                            REAL beta, REAL *C, int ldc)
-{
-    const int piece_rows = FN(piece_rows)((int64_t)n * k, 1);
-    if (!pieces || piece_rows >= m) {
-        FN(gemm)(blas, ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
-        return;
-    }
-    FN(gemm_job) job = {blas, ta, tb, m, n, k, lda, ldb, ldc, piece_rows, alpha, beta, A, Bm, C};
-    lstm_parallel_for((m + piece_rows - 1) / piece_rows, FN(gemm_piece), &job);
-}
-
-/* The input projection of a split call, x W_ih^T for rows of x, on the core's own GEMM in
- * pieces of rows shared among the threads (many BLAS calls of one piece each cost more). */
-typedef struct {
-    const REAL *x, *w_ih_t;
-    REAL *pre;
-    int rows, I, G, piece_rows;
-} FN(project_job);
-
-static void FN(project_piece)(void *ctx, int part)
-{
-    const FN(project_job) *j = ctx;
-    const int r0 = part * j->piece_rows;
-    const int rows = j->rows - r0 < j->piece_rows ? j->rows - r0 : j->piece_rows;
-    FN(small_gemm)(rows, j->G, j->I, j->x + (size_t)r0 * j->I, (size_t)j->I, 1, j->w_ih_t,
-                   j->pre + (size_t)r0 * j->G, (size_t)j->G, 0);
-}
-
-static void FN(project_pieces)(const REAL *x, const REAL *w_ih_t, REAL *pre, int rows, int I,
-                               int G)
-{
-    if (rows == 0) return;
-    FN(project_job) job = {x, w_ih_t, pre, rows, I, G, FN(piece_rows)((int64_t)G * I, 4)};
-    lstm_parallel_for((rows + job.piece_rows - 1) / job.piece_rows, FN(project_piece), &job);
+    if (rows < 1) return 1;
+    int64_t pieces = ((int64_t)rows * (per_row > 0 ? per_row : 1) + LSTM_PIECE_MACS - 1) / LSTM_PIECE_MACS;
+    if (pieces > 1 && pieces % 2) pieces++;
+    if (pieces > rows) pieces = rows;
+    return (int)((rows + pieces - 1) / pieces);
 }
 
 /* The first row, a multiple of 4, before which the rows' work (steps each is active, summed)
@@ -347,10 +292,32 @@ typedef struct {
     const lstm_dims *d;
     REAL *y, *h_n, *c_n, *cells, *rows_r, *pre;
     const REAL *bias, *w_hh_t;
+    const REAL *x, *w_ih_t;     /* w_ih_t: W_ih^T packed when the parts project their rows */
     int ldy, small, zero_start; /* zero_start: step 0 starts from the zero state */
     int s0, s1, parts;          /* processing steps [s0, s1) */
     size_t off0, pre_row0;      /* packed row of step s0's boundary; row of pre's first row */
 } FN(forward_chunk);
+
+/* The input projection x W_ih^T of the chunk's steps for the batch rows [lo, hi), on the
+ * core's GEMM: one call per step over the rows, all before the recurrence. A split call
+ * projects each part's rows in the thread that then runs them: no hand-off of its own, the
+ * work shared as the rows are, and the rows written where they are read next. Each element's
+ * arithmetic is the same however the rows are grouped. */
+static void FN(project_rows)(const FN(forward_chunk) *k, int lo, int hi)
+{
+    const lstm_dims *d = k->d;
+    const int I = d->input_size, G = 4 * d->hidden_size;
+    size_t off = k->off0;
+    for (int s = k->s0; s < k->s1; s++) {
+        const int b = BATCH(d, d->reverse ? d->time_steps - 1 - s : s);
+        const size_t off_t = d->reverse ? off - (size_t)b : off;
+        off = d->reverse ? off_t : off_t + (size_t)b;
+        const int rows = (b < hi ? b : hi) - lo;
+        if (rows > 0)
+            FN(small_gemm)(rows, G, I, k->x + (off_t + lo) * (size_t)I, (size_t)I, 1, k->w_ih_t,
+                           k->pre + (off_t - k->pre_row0 + lo) * (size_t)G, G, 0);
+    }
+}
 
 /* Runs the chunk's steps for the batch rows [lo, hi) (those of them that each step has). */
 static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
@@ -358,6 +325,7 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
     const lstm_dims *d = k->d;
     const int H = d->hidden_size, P = d->proj_size, Ph = P > 0 ? P : H, G = 4 * H;
     const int ldy = k->ldy;
+    if (k->w_ih_t) FN(project_rows)(k, lo, hi);
     size_t off = k->off0;
     for (int s = k->s0; s < k->s1; s++) {
         const int t = d->reverse ? d->time_steps - 1 - s : s;
@@ -423,18 +391,19 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     REAL *chunk = rows_r + (P > 0 ? (size_t)B * H : 0);     /* (chunk*B, G) inference */
     REAL *w_hh_t = chunk + (training ? 0 : (size_t)chunk_steps(d) * B * G); /* (Ph, pad G) */
     REAL *w_ih_t = w_hh_t + packed_w_hh_size(d, 0);         /* (I, pad G), split calls */
+    const int split = split_calls(d, 0);
     /* Training projects all steps into the cache; inference a chunk at a time. */
     const int chunk_len = training ? T : chunk_steps(d);
 
     FN(forward_chunk) k = {blas, w, d, y, h_n, c_n, training ? cache + N * (size_t)G : NULL,
-                           rows_r, NULL, bias, w_hh_t, ldy, small_recurrence(d, 0), h0 == NULL,
-                           0, 0, FN(loop_parts)(d, 0), 0, 0};
+                           rows_r, NULL, bias, w_hh_t, x, split ? w_ih_t : NULL, ldy,
+                           small_recurrence(d, 0), h0 == NULL, 0, 0, FN(loop_parts)(d, 0), 0, 0};
     for (int j = 0; j < G; j++)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
     if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
-    if (split_calls(d, 0)) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
+    if (split) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
     for (int s = 0; s < T; s += chunk_len) {
@@ -445,9 +414,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const size_t lo = d->reverse ? off - rows : off;
         k.pre = training ? cache + lo * (size_t)G : chunk;
         k.pre_row0 = lo;
-        if (split_calls(d, 0))
-            FN(project_pieces)(x + lo * (size_t)I, w_ih_t, k.pre, (int)rows, I, G);
-        else
+        if (!split) /* a split call's parts project their own rows */
             FN(gemm)(blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
                      k.pre, G);
 
@@ -463,12 +430,25 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     return LSTM_OK;
 }
 
-/* acc (cols) += the sum of rows (n, cols), row by row. restrict lets it vectorise (db_ih and
- * db_hh summed in one loop could alias, and did not). */
-static void FN(add_rows)(REAL *restrict acc, const REAL *restrict rows, size_t n, int cols)
+/* acc (cols) += the sum of the n rows (ld apart), row by row. restrict lets it vectorise. */
+static void FN(add_rows)(REAL *restrict acc, const REAL *restrict rows, size_t n, size_t ld,
+                         int cols)
 {
     for (size_t r = 0; r < n; r++)
-        for (int j = 0; j < cols; j++) acc[j] += rows[r * cols + j];
+        for (int j = 0; j < cols; j++) acc[j] += rows[r * ld + j];
+}
+
+/* The same into two distinct accumulators in one pass over the rows (db_ih and db_hh get the
+ * same sum; reading dG once halves the pass, which is bound by reading it). */
+static void FN(add_rows2)(REAL *restrict acc, REAL *restrict acc2, const REAL *restrict rows,
+                          size_t n, size_t ld, int cols)
+{
+    for (size_t r = 0; r < n; r++)
+        for (int j = 0; j < cols; j++) {
+            const REAL v = rows[r * ld + j];
+            acc[j] += v;
+            acc2[j] += v;
+        }
 }
 
 /* dW_hh += sum over steps of dG_t^T h_{t-1}. h_{t-1} of a row is the output row of the step
@@ -516,20 +496,59 @@ static void FN(add_dw_hh)(const lstm_blas *blas, REAL *dw_hh, const REAL *dG, co
     }
 }
 
+/* The backward's work after its time loop, each product over all N rows at once: dW_hh,
+ * dx and dW_ih (BLAS) and the bias gradients. As tasks: pieces of each product's rows and of
+ * the bias sums' columns, largest products first. A split call's threads share the tasks;
+ * otherwise each product is one task and BLAS brings its own threads. */
 typedef struct {
     const lstm_blas *blas;
-    REAL *dw_hh;
-    const REAL *dG, *y, *h0;
     const lstm_dims *d;
-    int ldy, piece_rows;
-} FN(dw_hh_job);
+    const GRADS *g;
+    const REAL *w_ih, *gates, *x, *y, *h0; /* gates holds dG (N, G) */
+    REAL *dx;
+    int ldy, accumulate_dx;
+    int dw_hh_rows, dx_rows, dw_ih_rows, db_cols; /* rows or columns of a piece */
+    int dw_hh_n, dx_n, dw_ih_n, db_n;             /* pieces; 0 when not wanted */
+} FN(backward_tail);
 
-static void FN(dw_hh_piece)(void *ctx, int part)
+static inline int FN(min_int)(int a, int b) { return a < b ? a : b; }
+
+static void FN(tail_task)(void *ctx, int task)
 {
-    const FN(dw_hh_job) *j = ctx;
-    const int G = 4 * j->d->hidden_size, g0 = part * j->piece_rows;
-    FN(add_dw_hh)(j->blas, j->dw_hh, j->dG, j->y, j->ldy, j->h0, j->d, g0,
-                  G - g0 < j->piece_rows ? G - g0 : j->piece_rows);
+    const FN(backward_tail) *j = ctx;
+    const lstm_dims *d = j->d;
+    const GRADS *g = j->g;
+    const int I = d->input_size, G = 4 * d->hidden_size, n = (int)lstm_rows(d);
+    if (task < j->dw_hh_n) {
+        const int g0 = task * j->dw_hh_rows;
+        FN(add_dw_hh)(j->blas, g->dw_hh, j->gates, j->y, j->ldy, j->h0, d, g0,
+                      FN(min_int)(G - g0, j->dw_hh_rows));
+        return;
+    }
+    task -= j->dw_hh_n;
+    if (task < j->dx_n) { /* dx = dG W_ih, rows r0.. */
+        const int r0 = task * j->dx_rows;
+        FN(gemm)(j->blas, 'N', 'N', FN(min_int)(n - r0, j->dx_rows), I, G, 1,
+                 j->gates + (size_t)r0 * G, G, j->w_ih, I, j->accumulate_dx ? 1 : 0,
+                 j->dx + (size_t)r0 * I, I);
+        return;
+    }
+    task -= j->dx_n;
+    if (task < j->dw_ih_n) { /* dW_ih += dG^T x, rows g0.. */
+        const int g0 = task * j->dw_ih_rows;
+        FN(gemm)(j->blas, 'T', 'N', FN(min_int)(G - g0, j->dw_ih_rows), I, n, 1, j->gates + g0,
+                 G, j->x, I, 1, g->dw_ih + (size_t)g0 * I, I);
+        return;
+    }
+    task -= j->dw_ih_n;
+    const int c0 = task * j->db_cols, cols = FN(min_int)(G - c0, j->db_cols);
+    const REAL *rows = j->gates + c0;
+    if (g->db_ih && g->db_hh && g->db_ih != g->db_hh) {
+        FN(add_rows2)(g->db_ih + c0, g->db_hh + c0, rows, (size_t)n, G, cols);
+    } else {
+        if (g->db_ih) FN(add_rows)(g->db_ih + c0, rows, (size_t)n, G, cols);
+        if (g->db_hh) FN(add_rows)(g->db_hh + c0, rows, (size_t)n, G, cols);
+    }
 }
 
 /* The backward's time loop, shared by the threads that split its rows. */
@@ -640,20 +659,22 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
         FN(backward_rows)(&k, 0, d->batch);
 
     /* Everything left is a GEMM or a sum over all N rows at once. */
-    const int n = (int)N;
-    const int pieces = split_calls(d, 1);
-    if (dx)
-        FN(gemm_pieces)(pieces, blas, 'N', 'N', n, I, G, 1, gates, G, w->w_ih, I,
-                        accumulate_dx ? 1 : 0, dx, I);
-    if (g->dw_ih) FN(gemm_pieces)(pieces, blas, 'T', 'N', G, I, n, 1, gates, G, x, I, 1, g->dw_ih, I);
-    if (g->dw_hh) {
-        /* pieces of dW_hh's rows, as gemm_pieces cuts them */
-        FN(dw_hh_job) job = {blas, g->dw_hh, gates, y, h0, d, ldy,
-                             pieces ? FN(piece_rows)((int64_t)Ph * n, 1) : G};
-        lstm_parallel_for((G + job.piece_rows - 1) / job.piece_rows, FN(dw_hh_piece), &job);
-    }
+    const int n = (int)N, split = split_calls(d, 1);
+    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, dx, ldy, accumulate_dx,
+                              split ? FN(piece_rows)(G, (int64_t)Ph * n) : G,
+                              split ? FN(piece_rows)(n, (int64_t)I * G) : n,
+                              split ? FN(piece_rows)(G, (int64_t)I * n) : G,
+                              /* two column pieces of whole vectors when there are enough */
+                              split && G >= 32 ? (G / 2 + 15) / 16 * 16 : G, 0, 0, 0, 0};
+    tail.dw_hh_n = g->dw_hh ? (G + tail.dw_hh_rows - 1) / tail.dw_hh_rows : 0;
+    tail.dx_n = dx ? (n + tail.dx_rows - 1) / tail.dx_rows : 0;
+    tail.dw_ih_n = g->dw_ih ? (G + tail.dw_ih_rows - 1) / tail.dw_ih_rows : 0;
+    tail.db_n = g->db_ih || g->db_hh ? (G + tail.db_cols - 1) / tail.db_cols : 0;
+    const int tasks = tail.dw_hh_n + tail.dx_n + tail.dw_ih_n + tail.db_n;
+    if (split)
+        lstm_parallel_for(tasks, FN(tail_task), &tail);
+    else
+        for (int task = 0; task < tasks; task++) FN(tail_task)(&tail, task);
     if (P > 0 && g->dw_hr) FN(gemm)(blas, 'T', 'N', P, H, n, 1, dh_rows, P, cells, H, 1, g->dw_hr, H);
-    if (g->db_ih) FN(add_rows)(g->db_ih, gates, N, G);
-    if (g->db_hh) FN(add_rows)(g->db_hh, gates, N, G);
     return LSTM_OK;
 }
