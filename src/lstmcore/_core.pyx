@@ -100,9 +100,20 @@ def get_core_threads():
     return lstm_get_num_threads()
 
 
-def _expect_shape(name, arr, shape):
-    if arr is not None and tuple(arr.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(arr.shape)}")
+# The shape checks compare C integers and build a message only on failure: handing a typed
+# memoryview to a Python function would wrap it in a new Python object on every call.
+cdef int _expect_2d(str name, const real[:, ::1] arr, Py_ssize_t rows,
+                    Py_ssize_t cols) except -1:
+    if arr is not None and (arr.shape[0] != rows or arr.shape[1] != cols):
+        raise ValueError(f"{name} must have shape {(rows, cols)}, "
+                         f"got {(arr.shape[0], arr.shape[1])}")
+    return 0
+
+
+cdef int _expect_1d(str name, const real[::1] arr, Py_ssize_t size) except -1:
+    if arr is not None and arr.shape[0] != size:
+        raise ValueError(f"{name} must have shape {(size,)}, got {(arr.shape[0],)}")
+    return 0
 
 
 cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
@@ -150,20 +161,20 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
     cdef int Ph = P if P > 0 else H
     cdef lstm_dims d = _dims(T, B, I, H, P, reverse, batch_sizes)
     cdef size_t N = lstm_rows(&d)
-    _expect_shape("x", x, (N, I))
+    _expect_2d("x", x, N, I)
     if y.shape[0] != <Py_ssize_t>N or y_col < 0 or y_col + Ph > y.shape[1]:
         raise ValueError(f"y must have {N} rows and room for {Ph} columns at {y_col}, "
-                         f"got shape {tuple(y.shape)}")
-    _expect_shape("h_n", h_n, (B, Ph))
-    _expect_shape("c_n", c_n, (B, H))
-    _expect_shape("w_ih", w_ih, (4 * H, I))
-    _expect_shape("w_hh", w_hh, (4 * H, Ph))
-    _expect_shape("b_ih", b_ih, (4 * H,))
-    _expect_shape("b_hh", b_hh, (4 * H,))
-    _expect_shape("h0", h0, (B, Ph))
-    _expect_shape("c0", c0, (B, H))
+                         f"got shape {(y.shape[0], y.shape[1])}")
+    _expect_2d("h_n", h_n, B, Ph)
+    _expect_2d("c_n", c_n, B, H)
+    _expect_2d("w_ih", w_ih, 4 * H, I)
+    _expect_2d("w_hh", w_hh, 4 * H, Ph)
+    _expect_1d("b_ih", b_ih, 4 * H)
+    _expect_1d("b_hh", b_hh, 4 * H)
+    _expect_2d("h0", h0, B, Ph)
+    _expect_2d("c0", c0, B, H)
     if w_hr is not None:
-        _expect_shape("w_hr", w_hr, (P, H))
+        _expect_2d("w_hr", w_hr, P, H)
 
     dtype = np.float32 if real is float else np.float64
     cache = np.empty(lstm_cache_size(&d), dtype) if training else None
@@ -222,31 +233,31 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
     cdef int Ph = P if P > 0 else H
     cdef lstm_dims d = _dims(T, B, I, H, P, reverse, batch_sizes)
     cdef size_t N = lstm_rows(&d)
-    _expect_shape("x", x, (N, I))
-    _expect_shape("dx", dx, (N, I))
-    _expect_shape("dh0", dh0, (B, Ph))
-    _expect_shape("dc0", dc0, (B, H))
-    _expect_shape("dh_n", dh_n, (B, Ph))
-    _expect_shape("dc_n", dc_n, (B, H))
-    _expect_shape("h0", h0, (B, Ph))
-    _expect_shape("c0", c0, (B, H))
-    _expect_shape("w_ih", w_ih, (4 * H, I))
-    _expect_shape("w_hh", w_hh, (4 * H, Ph))
-    _expect_shape("dw_ih", dw_ih, (4 * H, I))
-    _expect_shape("dw_hh", dw_hh, (4 * H, Ph))
-    _expect_shape("db_ih", db_ih, (4 * H,))
-    _expect_shape("db_hh", db_hh, (4 * H,))
+    _expect_2d("x", x, N, I)
+    _expect_2d("dx", dx, N, I)
+    _expect_2d("dh0", dh0, B, Ph)
+    _expect_2d("dc0", dc0, B, H)
+    _expect_2d("dh_n", dh_n, B, Ph)
+    _expect_2d("dc_n", dc_n, B, H)
+    _expect_2d("h0", h0, B, Ph)
+    _expect_2d("c0", c0, B, H)
+    _expect_2d("w_ih", w_ih, 4 * H, I)
+    _expect_2d("w_hh", w_hh, 4 * H, Ph)
+    _expect_2d("dw_ih", dw_ih, 4 * H, I)
+    _expect_2d("dw_hh", dw_hh, 4 * H, Ph)
+    _expect_1d("db_ih", db_ih, 4 * H)
+    _expect_1d("db_hh", db_hh, 4 * H)
     if w_hr is not None:
-        _expect_shape("w_hr", w_hr, (P, H))
-        _expect_shape("dw_hr", dw_hr, (P, H))
-    _expect_shape("cache", cache, (lstm_cache_size(&d),))
+        _expect_2d("w_hr", w_hr, P, H)
+        _expect_2d("dw_hr", dw_hr, P, H)
+    _expect_1d("cache", cache, lstm_cache_size(&d))
     if y.shape[0] != <Py_ssize_t>N or y_col < 0 or y_col + Ph > y.shape[1]:
         raise ValueError(f"y must have {N} rows and {Ph} columns at {y_col}, "
-                         f"got shape {tuple(y.shape)}")
+                         f"got shape {(y.shape[0], y.shape[1])}")
     if dy is not None and (dy.shape[0] != <Py_ssize_t>N or dy_col < 0
                            or dy_col + Ph > dy.shape[1]):
         raise ValueError(f"dy must have {N} rows and {Ph} columns at {dy_col}, "
-                         f"got shape {tuple(dy.shape)}")
+                         f"got shape {(dy.shape[0], dy.shape[1])}")
 
     dtype = np.float32 if real is float else np.float64
     work = np.empty(max(1, lstm_backward_workspace_size(&d)), dtype)
