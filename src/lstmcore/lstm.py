@@ -43,40 +43,49 @@ class _Packing:
     """How a padded (T, B, ...) batch maps to packed rows, and back.
 
     Without lengths (or all full) the padded array is already packed: no copies are made.
+    With lengths, packed row n is padded row ``flat[n]`` = t*B + b of the (T*B, X) view, and
+    row ``flat_bt[n]`` = b*T + t of a batch-first (B*T, X) view: one flat index, for np.take,
+    is about twice as fast as indexing with the two index arrays.
     """
 
     def __init__(self, T, B, lengths):
         self.T, self.B = T, B
         self.batch_sizes = None
+        self.packed = False
         self.rows = T * B
         if lengths is None or np.all(lengths == T):
             return
+        self.packed = True
         # Stable sort by decreasing length: the rows of step t are the b_t longest sequences.
         self.order = np.argsort(-lengths, kind="stable")
         self.batch_sizes = np.ascontiguousarray(
             (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1), dtype=np.int32)
         active = np.arange(B)[None, :] < self.batch_sizes[:, None]
-        self.time_index, sorted_index = np.nonzero(active)
-        self.batch_index = self.order[sorted_index]
-        self.rows = len(self.time_index)
-
-    @property
-    def packed(self):
-        return self.batch_sizes is not None
+        time_index, sorted_index = np.nonzero(active)
+        batch_index = self.order[sorted_index]
+        self.flat = time_index * B + batch_index
+        self.flat_bt = batch_index * T + time_index
+        self.rows = len(self.flat)
 
     def pack(self, a):
-        """(T, B, X) -> (N, X), contiguous."""
+        """(T, B, X) -> (N, X), contiguous. ``a`` may be a transposed (B, T, X) array."""
+        T, B, X = a.shape
         if not self.packed:
-            return np.ascontiguousarray(a).reshape(self.rows, a.shape[2])
-        return np.ascontiguousarray(a[self.time_index, self.batch_index])
+            return np.ascontiguousarray(a).reshape(self.rows, X)
+        if a.flags.c_contiguous:
+            return np.take(a.reshape(T * B, X), self.flat, axis=0)
+        batch_major = a.transpose(1, 0, 2)
+        if batch_major.flags.c_contiguous:
+            return np.take(batch_major.reshape(B * T, X), self.flat_bt, axis=0)
+        return np.take(np.ascontiguousarray(a).reshape(T * B, X), self.flat, axis=0)
 
     def unpack(self, rows):
         """(N, X) -> (T, B, X), zero past each length."""
         if not self.packed:
             return rows.reshape(self.T, self.B, rows.shape[1])
-        out = np.zeros((self.T, self.B, rows.shape[1]), rows.dtype)
-        out[self.time_index, self.batch_index] = rows
-        return out
+        out = np.zeros((self.T * self.B, rows.shape[1]), rows.dtype)
+        out[self.flat] = rows
+        return out.reshape(self.T, self.B, rows.shape[1])
 
     def sort_state(self, state):
         """(L*D, B, X) in the user's batch order -> packed order, contiguous."""
