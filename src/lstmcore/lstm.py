@@ -470,7 +470,7 @@ class LSTM:
         nbytes = rows * per_row * np.dtype(self.dtype).itemsize
         if training and self.dropout > 0 and L > 1:
             nbytes += rows * D * P * (8 + 1)
-        check_memory(f"a call on x with T * B = {rows} rows", nbytes)
+        check_memory("a call on x with T * B = {} rows", nbytes, rows)
 
     def _output(self, y, batched):
         if not batched:
