@@ -141,7 +141,8 @@ cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
 cdef void *_workspace(size_t count, size_t itemsize) except NULL:
     """Scratch for one C call, freed by the caller: plain malloc, since an array would cost an
     allocation through NumPy and a memoryview to reach its data, on every call."""
-    count = max(count, 1)
+    if count == 0:
+        count = 1
     cdef void *p = NULL
     if count <= (<size_t>-1) // itemsize:
         p = malloc(count * itemsize)
