@@ -87,6 +87,7 @@ def test_an_unpickled_model_uses_its_own_arrays(rng, config):
     y_model, grads_model = run(model, x)
     y_copy, grads_copy = run(copy, x)
     assert not np.array_equal(y_model, y_copy)
+    assert not np.array_equal(grads_model["weight_ih_l0"], grads_copy["weight_ih_l0"])
     assert not any(np.shares_memory(copy.grads[n], model.grads[n]) for n in model.grads)
     model.load_state_dict(copy.state_dict())
     np.testing.assert_array_equal(run(model, x)[0], y_copy)
