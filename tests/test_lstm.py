@@ -99,6 +99,36 @@ def test_outputs_past_each_length_are_zero(rng):
         assert np.all(y[:n, b] != 0)
 
 
+@pytest.mark.parametrize("batch_first", [False, True], ids=["tmajor", "bfirst"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_backward_with_lengths_reads_dy_in_any_memory_layout(rng, batch_first, layout):
+    """Packing dy with lengths takes rows from a time-major or a batch-major array, or from
+    one that is neither: the gradients are the same."""
+    T, B, I, H = 5, 4, 3, 6
+    model = lstmcore.LSTM(I, H, bidirectional=True, batch_first=batch_first, seed=0)
+    lengths = np.array([3, 5, 1, 4])
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I))
+    dy = rng.standard_normal(x.shape[:2] + (2 * H,)).astype(np.float32)
+    spoiled = {"contiguous": dy,
+               "transposed": np.ascontiguousarray(dy.transpose(1, 0, 2)).transpose(1, 0, 2),
+               "strided": np.repeat(dy, 2, axis=2)[:, :, ::2]}[layout]
+    assert np.array_equal(spoiled, dy)
+    results = []
+    for grad in (dy, spoiled):
+        model.zero_grad()
+        y, _, cache = model.forward(x, lengths=lengths)
+        dx, (dh0, dc0) = model.backward(grad, cache)
+        results.append((dx, dh0, dc0, {n: g.copy() for n, g in model.grads.items()}))
+    (dx, dh0, dc0, grads), (dx_s, dh0_s, dc0_s, grads_s) = results
+    np.testing.assert_array_equal(dx, dx_s)
+    np.testing.assert_array_equal(dh0, dh0_s)
+    np.testing.assert_array_equal(dc0, dc0_s)
+    for name in grads:
+        np.testing.assert_array_equal(grads[name], grads_s[name], err_msg=name)
+    for b, n in enumerate(lengths):
+        assert np.all((dx[b, n:] if batch_first else dx[n:, b]) == 0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dropout_masks_match_reference(rng, dtype):
     model = lstmcore.LSTM(3, 4, num_layers=3, bidirectional=True, dropout=0.4, dtype=dtype,

@@ -76,15 +76,18 @@ def check_flag(name, value):
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-def check_memory(what, nbytes):
+def check_memory(what, nbytes, *args):
     """MemoryError when ``nbytes`` exceed the machine's memory, raised before allocating.
 
     NumPy reports one allocation that fails, but Linux grants large allocations lazily: a
     set of arrays that cannot fit together would be granted and the process killed later,
-    while their pages are first written.
+    while their pages are first written. With ``args``, ``what`` is a format string filled in
+    only when raising: a check on every call then builds no message.
     """
     total = memory_size()
     if total is not None and nbytes > total:
+        if args:
+            what = what.format(*args)
         raise MemoryError(f"{what} would need {nbytes / 2**30:.3g} GiB, more than this "
                           f"machine's {total / 2**30:.3g} GiB of memory")
 

@@ -9,6 +9,7 @@ Shapes use the C legend: N packed rows, I input, H hidden, P projection (0: none
 G = 4H. Sequence arrays are packed time-major (N, width) as PyTorch's PackedSequence.
 """
 import numpy as np
+from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef extern from "lstm.h" nogil:
@@ -100,9 +101,20 @@ def get_core_threads():
     return lstm_get_num_threads()
 
 
-def _expect_shape(name, arr, shape):
-    if arr is not None and tuple(arr.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(arr.shape)}")
+# The shape checks compare C integers and build a message only on failure: handing a typed
+# memoryview to a Python function would wrap it in a new Python object on every call.
+cdef int _expect_2d(str name, const real[:, ::1] arr, Py_ssize_t rows,
+                    Py_ssize_t cols) except -1:
+    if arr is not None and (arr.shape[0] != rows or arr.shape[1] != cols):
+        raise ValueError(f"{name} must have shape {(rows, cols)}, "
+                         f"got {(arr.shape[0], arr.shape[1])}")
+    return 0
+
+
+cdef int _expect_1d(str name, const real[::1] arr, Py_ssize_t size) except -1:
+    if arr is not None and arr.shape[0] != size:
+        raise ValueError(f"{name} must have shape {(size,)}, got {(arr.shape[0],)}")
+    return 0
 
 
 cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
@@ -124,6 +136,19 @@ cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
         raise ValueError(f"invalid layer sizes (T={T}, B={B}, I={I}, H={H}, P={P}): "
                          + lstm_strerror(status).decode())
     return d
+
+
+cdef void *_workspace(size_t count, size_t itemsize) except NULL:
+    """Scratch for one C call, freed by the caller: plain malloc, since an array would cost an
+    allocation through NumPy and a memoryview to reach its data, on every call."""
+    if count == 0:
+        count = 1
+    cdef void *p = NULL
+    if count <= (<size_t>-1) // itemsize:
+        p = malloc(count * itemsize)
+    if p == NULL:
+        raise MemoryError(f"cannot allocate {count} * {itemsize} bytes of workspace")
+    return p
 
 
 def packed_rows(int T, int B, batch_sizes=None):
@@ -150,26 +175,24 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
     cdef int Ph = P if P > 0 else H
     cdef lstm_dims d = _dims(T, B, I, H, P, reverse, batch_sizes)
     cdef size_t N = lstm_rows(&d)
-    _expect_shape("x", x, (N, I))
+    _expect_2d("x", x, N, I)
     if y.shape[0] != <Py_ssize_t>N or y_col < 0 or y_col + Ph > y.shape[1]:
         raise ValueError(f"y must have {N} rows and room for {Ph} columns at {y_col}, "
-                         f"got shape {tuple(y.shape)}")
-    _expect_shape("h_n", h_n, (B, Ph))
-    _expect_shape("c_n", c_n, (B, H))
-    _expect_shape("w_ih", w_ih, (4 * H, I))
-    _expect_shape("w_hh", w_hh, (4 * H, Ph))
-    _expect_shape("b_ih", b_ih, (4 * H,))
-    _expect_shape("b_hh", b_hh, (4 * H,))
-    _expect_shape("h0", h0, (B, Ph))
-    _expect_shape("c0", c0, (B, H))
+                         f"got shape {(y.shape[0], y.shape[1])}")
+    _expect_2d("h_n", h_n, B, Ph)
+    _expect_2d("c_n", c_n, B, H)
+    _expect_2d("w_ih", w_ih, 4 * H, I)
+    _expect_2d("w_hh", w_hh, 4 * H, Ph)
+    _expect_1d("b_ih", b_ih, 4 * H)
+    _expect_1d("b_hh", b_hh, 4 * H)
+    _expect_2d("h0", h0, B, Ph)
+    _expect_2d("c0", c0, B, H)
     if w_hr is not None:
-        _expect_shape("w_hr", w_hr, (P, H))
+        _expect_2d("w_hr", w_hr, P, H)
 
     dtype = np.float32 if real is float else np.float64
     cache = np.empty(lstm_cache_size(&d), dtype) if training else None
-    work = np.empty(lstm_forward_workspace_size(&d, training), dtype)
     cdef real[::1] cache_v = cache
-    cdef real[::1] work_v = work
     cdef real *cache_p = NULL if cache is None else &cache_v[0]
     cdef real *y_p = &y[0, y_col]
     cdef int ldy = y.shape[1]
@@ -178,24 +201,29 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
     cdef int status
     cdef lstm_weights_f32 w32
     cdef lstm_weights_f64 w64
-    if real is float:
-        w32.w_ih = &w_ih[0, 0]
-        w32.w_hh = &w_hh[0, 0]
-        w32.b_ih = NULL if b_ih is None else &b_ih[0]
-        w32.b_hh = NULL if b_hh is None else &b_hh[0]
-        w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
-        with nogil:
-            status = lstm_forward_f32(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
-                                      &work_v[0], &x[0, 0], h0_p, c0_p, &w32, &d)
-    else:
-        w64.w_ih = &w_ih[0, 0]
-        w64.w_hh = &w_hh[0, 0]
-        w64.b_ih = NULL if b_ih is None else &b_ih[0]
-        w64.b_hh = NULL if b_hh is None else &b_hh[0]
-        w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
-        with nogil:
-            status = lstm_forward_f64(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
-                                      &work_v[0], &x[0, 0], h0_p, c0_p, &w64, &d)
+    cdef real *work = <real *>_workspace(lstm_forward_workspace_size(&d, training),
+                                         sizeof(real))
+    try:
+        if real is float:
+            w32.w_ih = &w_ih[0, 0]
+            w32.w_hh = &w_hh[0, 0]
+            w32.b_ih = NULL if b_ih is None else &b_ih[0]
+            w32.b_hh = NULL if b_hh is None else &b_hh[0]
+            w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+            with nogil:
+                status = lstm_forward_f32(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
+                                          work, &x[0, 0], h0_p, c0_p, &w32, &d)
+        else:
+            w64.w_ih = &w_ih[0, 0]
+            w64.w_hh = &w_hh[0, 0]
+            w64.b_ih = NULL if b_ih is None else &b_ih[0]
+            w64.b_hh = NULL if b_hh is None else &b_hh[0]
+            w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+            with nogil:
+                status = lstm_forward_f64(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
+                                          work, &x[0, 0], h0_p, c0_p, &w64, &d)
+    finally:
+        free(work)
     if status != 0:
         _raise_status(status)
     return cache
@@ -222,35 +250,32 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
     cdef int Ph = P if P > 0 else H
     cdef lstm_dims d = _dims(T, B, I, H, P, reverse, batch_sizes)
     cdef size_t N = lstm_rows(&d)
-    _expect_shape("x", x, (N, I))
-    _expect_shape("dx", dx, (N, I))
-    _expect_shape("dh0", dh0, (B, Ph))
-    _expect_shape("dc0", dc0, (B, H))
-    _expect_shape("dh_n", dh_n, (B, Ph))
-    _expect_shape("dc_n", dc_n, (B, H))
-    _expect_shape("h0", h0, (B, Ph))
-    _expect_shape("c0", c0, (B, H))
-    _expect_shape("w_ih", w_ih, (4 * H, I))
-    _expect_shape("w_hh", w_hh, (4 * H, Ph))
-    _expect_shape("dw_ih", dw_ih, (4 * H, I))
-    _expect_shape("dw_hh", dw_hh, (4 * H, Ph))
-    _expect_shape("db_ih", db_ih, (4 * H,))
-    _expect_shape("db_hh", db_hh, (4 * H,))
+    _expect_2d("x", x, N, I)
+    _expect_2d("dx", dx, N, I)
+    _expect_2d("dh0", dh0, B, Ph)
+    _expect_2d("dc0", dc0, B, H)
+    _expect_2d("dh_n", dh_n, B, Ph)
+    _expect_2d("dc_n", dc_n, B, H)
+    _expect_2d("h0", h0, B, Ph)
+    _expect_2d("c0", c0, B, H)
+    _expect_2d("w_ih", w_ih, 4 * H, I)
+    _expect_2d("w_hh", w_hh, 4 * H, Ph)
+    _expect_2d("dw_ih", dw_ih, 4 * H, I)
+    _expect_2d("dw_hh", dw_hh, 4 * H, Ph)
+    _expect_1d("db_ih", db_ih, 4 * H)
+    _expect_1d("db_hh", db_hh, 4 * H)
     if w_hr is not None:
-        _expect_shape("w_hr", w_hr, (P, H))
-        _expect_shape("dw_hr", dw_hr, (P, H))
-    _expect_shape("cache", cache, (lstm_cache_size(&d),))
+        _expect_2d("w_hr", w_hr, P, H)
+        _expect_2d("dw_hr", dw_hr, P, H)
+    _expect_1d("cache", cache, lstm_cache_size(&d))
     if y.shape[0] != <Py_ssize_t>N or y_col < 0 or y_col + Ph > y.shape[1]:
         raise ValueError(f"y must have {N} rows and {Ph} columns at {y_col}, "
-                         f"got shape {tuple(y.shape)}")
+                         f"got shape {(y.shape[0], y.shape[1])}")
     if dy is not None and (dy.shape[0] != <Py_ssize_t>N or dy_col < 0
                            or dy_col + Ph > dy.shape[1]):
         raise ValueError(f"dy must have {N} rows and {Ph} columns at {dy_col}, "
-                         f"got shape {tuple(dy.shape)}")
+                         f"got shape {(dy.shape[0], dy.shape[1])}")
 
-    dtype = np.float32 if real is float else np.float64
-    work = np.empty(max(1, lstm_backward_workspace_size(&d)), dtype)
-    cdef real[::1] work_v = work
     cdef real *dx_p = NULL if dx is None else &dx[0, 0]
     cdef const real *dy_p = NULL if dy is None else &dy[0, dy_col]
     cdef int lddy = 0 if dy is None else dy.shape[1]
@@ -264,38 +289,42 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
     cdef lstm_weights_f64 w64
     cdef lstm_grads_f32 g32
     cdef lstm_grads_f64 g64
-    if real is float:
-        w32.w_ih = &w_ih[0, 0]
-        w32.w_hh = &w_hh[0, 0]
-        w32.b_ih = NULL
-        w32.b_hh = NULL
-        w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
-        g32.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
-        g32.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
-        g32.db_ih = NULL if db_ih is None else &db_ih[0]
-        g32.db_hh = NULL if db_hh is None else &db_hh[0]
-        g32.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
-        with nogil:
-            status = lstm_backward_f32(&_blas, dx_p, accumulate_dx, &dh0[0, 0], &dc0[0, 0],
-                                       &g32, &work_v[0], dy_p, lddy, dh_n_p, dc_n_p,
-                                       &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
-                                       &w32, &d)
-    else:
-        w64.w_ih = &w_ih[0, 0]
-        w64.w_hh = &w_hh[0, 0]
-        w64.b_ih = NULL
-        w64.b_hh = NULL
-        w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
-        g64.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
-        g64.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
-        g64.db_ih = NULL if db_ih is None else &db_ih[0]
-        g64.db_hh = NULL if db_hh is None else &db_hh[0]
-        g64.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
-        with nogil:
-            status = lstm_backward_f64(&_blas, dx_p, accumulate_dx, &dh0[0, 0], &dc0[0, 0],
-                                       &g64, &work_v[0], dy_p, lddy, dh_n_p, dc_n_p,
-                                       &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
-                                       &w64, &d)
+    cdef real *work = <real *>_workspace(lstm_backward_workspace_size(&d), sizeof(real))
+    try:
+        if real is float:
+            w32.w_ih = &w_ih[0, 0]
+            w32.w_hh = &w_hh[0, 0]
+            w32.b_ih = NULL
+            w32.b_hh = NULL
+            w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+            g32.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
+            g32.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
+            g32.db_ih = NULL if db_ih is None else &db_ih[0]
+            g32.db_hh = NULL if db_hh is None else &db_hh[0]
+            g32.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
+            with nogil:
+                status = lstm_backward_f32(&_blas, dx_p, accumulate_dx, &dh0[0, 0],
+                                           &dc0[0, 0], &g32, work, dy_p, lddy, dh_n_p, dc_n_p,
+                                           &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
+                                           &w32, &d)
+        else:
+            w64.w_ih = &w_ih[0, 0]
+            w64.w_hh = &w_hh[0, 0]
+            w64.b_ih = NULL
+            w64.b_hh = NULL
+            w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+            g64.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
+            g64.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
+            g64.db_ih = NULL if db_ih is None else &db_ih[0]
+            g64.db_hh = NULL if db_hh is None else &db_hh[0]
+            g64.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
+            with nogil:
+                status = lstm_backward_f64(&_blas, dx_p, accumulate_dx, &dh0[0, 0],
+                                           &dc0[0, 0], &g64, work, dy_p, lddy, dh_n_p, dc_n_p,
+                                           &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
+                                           &w64, &d)
+    finally:
+        free(work)
     if status != 0:
         _raise_status(status)
 

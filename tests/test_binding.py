@@ -1,0 +1,111 @@
+"""The Cython binding's own checks: every misshapen array it is handed is refused by name.
+
+The public API never hands it a bad array, so these call ``_core`` directly with one argument
+spoiled at a time.
+"""
+import numpy as np
+import pytest
+
+from lstmcore import _core
+
+DTYPES = [np.float32, np.float64]
+T, B, I, H, P = 5, 4, 3, 8, 6
+N = T * B
+
+
+def forward_args(dtype, rng, proj):
+    Ph = P if proj else H
+    a = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    return dict(x=a(N, I), y=np.empty((N, Ph), dtype), y_col=0, h_n=np.empty((B, Ph), dtype),
+                c_n=np.empty((B, H), dtype), w_ih=a(4 * H, I), w_hh=a(4 * H, Ph), b_ih=a(4 * H),
+                b_hh=a(4 * H), w_hr=a(P, H) if proj else None, h0=a(B, Ph), c0=a(B, H),
+                batch_sizes=None, T=T, reverse=False, training=True)
+
+
+def backward_args(dtype, rng, proj):
+    f = forward_args(dtype, rng, proj)
+    cache = _core.layer_forward(*f.values())
+    Ph = P if proj else H
+    a = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    return dict(dx=np.empty((N, I), dtype), accumulate_dx=False, dh0=np.empty((B, Ph), dtype),
+                dc0=np.empty((B, H), dtype), dw_ih=np.zeros((4 * H, I), dtype),
+                dw_hh=np.zeros((4 * H, Ph), dtype), db_ih=np.zeros(4 * H, dtype),
+                db_hh=np.zeros(4 * H, dtype),
+                dw_hr=np.zeros((P, H), dtype) if proj else None, dy=a(N, Ph), dy_col=0,
+                dh_n=a(B, Ph), dc_n=a(B, H), cache=cache, y=f["y"], y_col=0, x=f["x"],
+                h0=f["h0"], c0=f["c0"], w_ih=f["w_ih"], w_hh=f["w_hh"], w_hr=f["w_hr"],
+                batch_sizes=None, T=T, reverse=False)
+
+
+def grown(name, arr):
+    """The array with one more element along one axis: the last for h_n, dh0 and w_hr, whose
+    first axis sets a size (B or P) that the binding would then blame another argument for."""
+    axis = 1 if name in ("h_n", "dh0", "w_hr") else 0
+    return np.concatenate([arr, arr[:1] if axis == 0 else arr[:, :1]], axis=axis)
+
+
+FORWARD_ARRAYS = ["x", "y", "h_n", "c_n", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0"]
+BACKWARD_ARRAYS = ["dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_hr", "dy",
+                   "dh_n", "dc_n", "cache", "y", "x", "h0", "c0", "w_ih", "w_hh", "w_hr"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binding_runs_the_unspoiled_calls(rng, dtype):
+    for proj in (False, True):
+        _core.layer_backward(*backward_args(dtype, rng, proj).values())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", FORWARD_ARRAYS)
+def test_forward_binding_refuses_a_misshapen_array_by_name(rng, dtype, name):
+    args = forward_args(dtype, rng, proj=name == "w_hr")
+    args[name] = grown(name, args[name])
+    with pytest.raises(ValueError, match=rf"^{name} must have "):
+        _core.layer_forward(*args.values())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", BACKWARD_ARRAYS)
+def test_backward_binding_refuses_a_misshapen_array_by_name(rng, dtype, name):
+    args = backward_args(dtype, rng, proj=name in ("w_hr", "dw_hr"))
+    args[name] = grown(name, args[name])
+    with pytest.raises(ValueError, match=rf"^{name} must have "):
+        _core.layer_backward(*args.values())
+
+
+def test_binding_quotes_expected_and_given_shapes(rng):
+    args = forward_args(np.float32, rng, proj=False)
+    args["c0"] = np.zeros((B, H + 1), np.float32)
+    with pytest.raises(ValueError, match=rf"^c0 must have shape \({B}, {H}\), "
+                                         rf"got \({B}, {H + 1}\)$"):
+        _core.layer_forward(*args.values())
+    args = backward_args(np.float64, rng, proj=False)
+    args["db_hh"] = np.zeros(4 * H - 1)
+    with pytest.raises(ValueError, match=rf"^db_hh must have shape \({4 * H},\), "
+                                         rf"got \({4 * H - 1},\)$"):
+        _core.layer_backward(*args.values())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binding_quotes_the_2d_shape_of_a_narrow_output(rng, dtype):
+    args = forward_args(dtype, rng, proj=False)
+    args["y"] = np.empty((N, H - 1), dtype)
+    with pytest.raises(ValueError, match=rf"got shape \({N}, {H - 1}\)$"):
+        _core.layer_forward(*args.values())
+    args = backward_args(dtype, rng, proj=False)
+    args["dy"] = np.empty((N, H - 1), dtype)
+    with pytest.raises(ValueError, match=rf"got shape \({N}, {H - 1}\)$"):
+        _core.layer_backward(*args.values())
+
+
+@pytest.mark.parametrize("name", ["x", "w_ih", "b_ih", "h0"])
+def test_forward_binding_refuses_a_mixed_dtype_or_strided_array(rng, name):
+    args = forward_args(np.float32, rng, proj=False)
+    spoiled = dict(args, **{name: args[name].astype(np.float64)})
+    with pytest.raises((TypeError, ValueError)):
+        _core.layer_forward(*spoiled.values())
+    if args[name].ndim == 2:
+        strided = dict(args, **{name: np.asfortranarray(args[name])})
+        if not strided[name].flags.c_contiguous:
+            with pytest.raises((TypeError, ValueError)):
+                _core.layer_forward(*strided.values())
