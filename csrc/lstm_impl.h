@@ -244,25 +244,28 @@ static inline int FN(piece_rows)(int rows, int64_t per_row)
     return (int)((rows + pieces - 1) / pieces);
 }
 
-/* The first row, a multiple of 4, before which the rows' work (steps each is active, summed)
- * reaches target; B if none. Rows are sorted by decreasing length. */
-static int FN(work_boundary)(const lstm_dims *d, int64_t target)
+/* The first row, a multiple of 4, before which the rows' work (the time steps in [t0, t1) each
+ * is active in, summed) reaches target; B if none. Rows are sorted by decreasing length. */
+static int FN(work_boundary)(const lstm_dims *d, int64_t target, int t0, int t1)
 {
     int64_t work = 0;
     int steps = d->time_steps; /* steps row r is active in: those with more than r rows */
     for (int r = 0; r < d->batch; r++) {
         if (r % 4 == 0 && work >= target) return r;
         while (steps > 0 && BATCH(d, steps - 1) <= r) steps--;
-        work += steps;
+        const int last = steps < t1 ? steps : t1;
+        work += last > t0 ? last - t0 : 0;
     }
     return d->batch;
 }
 
-/* Rows [lo, hi) of the batch for threads part of parts: multiples of the GEMM kernel's 4-row
- * block, so that no thread runs a partial block that another could have filled, and with
- * variable lengths cut where the work (not the row count) is shared evenly: the first rows
- * hold the longest sequences. */
-static void FN(part_rows)(const lstm_dims *d, int part, int parts, int *lo, int *hi)
+/* Rows [lo, hi) of the batch for threads part of parts over the time steps [t0, t1):
+ * multiples of the GEMM kernel's 4-row block, so that no thread runs a partial block that
+ * another could have filled, and with variable lengths cut where the work of those steps (not
+ * the row count, not the whole sequence's work: an inference chunk ends with the threads
+ * meeting) is shared evenly. The first rows hold the longest sequences. */
+static void FN(part_rows)(const lstm_dims *d, int part, int parts, int t0, int t1, int *lo,
+                          int *hi)
 {
     const int B = d->batch;
     if (!d->batch_sizes) {
@@ -270,9 +273,10 @@ static void FN(part_rows)(const lstm_dims *d, int part, int parts, int *lo, int 
         *hi = part + 1 == parts ? B : (int)((int64_t)B * (part + 1) / parts) / 4 * 4;
         return;
     }
-    const int64_t total = (int64_t)lstm_rows(d);
-    *lo = part == 0 ? 0 : FN(work_boundary)(d, total * part / parts);
-    *hi = part + 1 == parts ? B : FN(work_boundary)(d, total * (part + 1) / parts);
+    int64_t total = 0;
+    for (int t = t0; t < t1; t++) total += BATCH(d, t);
+    *lo = part == 0 ? 0 : FN(work_boundary)(d, total * part / parts, t0, t1);
+    *hi = part + 1 == parts ? B : FN(work_boundary)(d, total * (part + 1) / parts, t0, t1);
 }
 
 /* Threads a call's time loop splits over (split_calls in lstm.c says which calls may), 4 rows
@@ -367,8 +371,10 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
 static void FN(forward_part)(void *ctx, int part)
 {
     const FN(forward_chunk) *k = ctx;
-    int lo, hi;
-    FN(part_rows)(k->d, part, k->parts, &lo, &hi);
+    const int T = k->d->time_steps;
+    int lo, hi; /* over the chunk's steps, as times */
+    FN(part_rows)(k->d, part, k->parts, k->d->reverse ? T - k->s1 : k->s0,
+                  k->d->reverse ? T - k->s0 : k->s1, &lo, &hi);
     FN(forward_rows)(k, lo, hi);
 }
 
@@ -622,7 +628,7 @@ static void FN(backward_part)(void *ctx, int part)
 {
     const FN(backward_loop) *k = ctx;
     int lo, hi;
-    FN(part_rows)(k->d, part, k->parts, &lo, &hi);
+    FN(part_rows)(k->d, part, k->parts, 0, k->d->time_steps, &lo, &hi);
     FN(backward_rows)(k, lo, hi);
 }
 
