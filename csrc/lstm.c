@@ -70,11 +70,21 @@ size_t lstm_cache_size(const lstm_dims *d)
  * arithmetic, and the core's kernel costs in proportion to the rows a step has (variable
  * lengths); above them BLAS's packing wins. With fewer rows the kernel's register blocks run
  * mostly empty while BLAS switches to a GEMV (batch 1: 4x slower ours). The backward's limit
- * is lower: at (50, 64, 128, 128) its own-GEMM loop lost to BLAS's threads (36 vs 26 ms a
- * training step), while the forward's won (6.1 vs 9.7 ms inference). */
+ * was 2^19 while its products after the loop ran in pieces at every size it covered; with
+ * those left to BLAS above 2^19 (LSTM_TAIL_PIECES_STEP_MACS), its own-GEMM loop at
+ * (50, 64, 128, 128) is as fast as BLAS's per-step calls on full batches and faster with
+ * variable lengths (17.9 against 19.8 ms a training step), so both limits are the same. */
 #define LSTM_FORWARD_STEP_MACS ((size_t)1 << 23)
-#define LSTM_BACKWARD_STEP_MACS ((size_t)1 << 19)
+#define LSTM_BACKWARD_STEP_MACS ((size_t)1 << 23)
 #define LSTM_SMALL_MIN_BATCH 4
+
+/* The backward's products after its loop (dx, dW_ih, dW_hh over all rows) run in pieces on
+ * the core's threads up to this many multiply-adds a step (B x 4H x Ph), and above it as one
+ * BLAS call each on BLAS's threads: the pieces keep BLAS's threads asleep, which matters when
+ * the calls are short (those threads spin for a while after a call, on the cores the next
+ * call needs), and cost more than they save when the products are large (at
+ * (50, 64, 128, 128) each is 210M multiply-adds: 800 pieces). */
+#define LSTM_TAIL_PIECES_STEP_MACS ((size_t)1 << 19)
 
 /* Packed GEMM operands pad rows to a multiple of this many elements (64 bytes of float32,
  * 128 of float64): a whole number of vectors at every width the kernel is built for. */
@@ -95,6 +105,13 @@ static int small_recurrence(const lstm_dims *d, int backward)
 static int split_calls(const lstm_dims *d, int backward)
 {
     return small_recurrence(d, backward) && d->proj_size == 0 && d->batch >= 8;
+}
+
+/* Whether the backward's products after its loop run in pieces on the core's threads. */
+static int tail_pieces(const lstm_dims *d)
+{
+    return split_calls(d, 1)
+           && (size_t)d->batch * 4 * (size_t)d->hidden_size * (size_t)d->hidden_size <= LSTM_TAIL_PIECES_STEP_MACS;
 }
 
 /* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split forward. */

@@ -123,7 +123,7 @@ typedef struct lstm_grads_f64 {
  * and W_ih^T packed when the call can split over threads (below).
  *
  * Backward workspace: W_hh packed for the core's own GEMM at small steps (batch >= 4 and
- * B*4H*Ph <= 2^19), and with a projection (P > 0) N*P + B*H more. It is 0 when neither applies, and then work may be NULL.
+ * B*4H*Ph <= 2^23), and with a projection (P > 0) N*P + B*H more. It is 0 when neither applies, and then work may be NULL.
  * Always size buffers with these functions rather than by formula. */
 size_t lstm_rows(const lstm_dims *d);                          /* N */
 size_t lstm_cache_size(const lstm_dims *d);                    /* N*G + N*H */

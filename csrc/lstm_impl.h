@@ -665,7 +665,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
         FN(backward_rows)(&k, 0, d->batch);
 
     /* Everything left is a GEMM or a sum over all N rows at once. */
-    const int n = (int)N, split = split_calls(d, 1);
+    const int n = (int)N, split = tail_pieces(d);
     FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, dx, ldy, accumulate_dx,
                               split ? FN(piece_rows)(G, (int64_t)Ph * n) : G,
                               split ? FN(piece_rows)(n, (int64_t)I * G) : n,

@@ -19,7 +19,9 @@ def test_thread_count_must_be_a_positive_integer(bad):
 
 
 # (10, 32, 1, 30), (20, 13, 48, 16) and (6, 9, 3, 5) split over the core's own threads (batch
-# >= 8, small steps); the others run their recurrence on BLAS.
+# >= 8, small steps), with the backward's products after the loop in pieces on them too;
+# (6, 48, 64, 96) splits its loops and leaves those products to BLAS; (8, 1, 64, 256) runs its
+# recurrence on BLAS.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(10, 32, 1, 30), (20, 13, 48, 16), (6, 9, 3, 5),
                                    (6, 48, 64, 96), (8, 1, 64, 256)], ids=str)
