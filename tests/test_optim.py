@@ -399,3 +399,41 @@ def test_clip_grad_norm_refuses_bad_arguments_by_name():
         optim.clip_grad_norm_([[1.0, 2.0]], 1.0)
     with pytest.raises(TypeError, match=r"grads\['w'\]"):
         optim.clip_grad_norm_({"w": np.ones(2, int)}, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [dict(lr=0.1, initial_accumulator_value=0.1, eps=0),
+                                    dict(lr=0.05, lr_decay=0.01, weight_decay=0.1, eps=1e-10,
+                                         maximize=True)], ids=["tf1", "all-options"])
+def test_adagrads_fused_update_gives_the_numpy_expressions_bits(rng, monkeypatch, dtype, kwargs):
+    """optim.Adagrad runs contiguous same-dtype arrays through _core.adagrad_update; it must
+    compute exactly what the NumPy expressions it replaces compute (they remain the path for
+    every other layout)."""
+    fused = {"w": rng.standard_normal((7, 5)).astype(dtype),
+             "b": rng.standard_normal(9).astype(dtype)}
+    plain = {k: v.copy() for k, v in fused.items()}
+    opt_fused, opt_plain = optim.Adagrad(fused, **kwargs), optim.Adagrad(plain, **kwargs)
+    calls = []
+    real_update = optim._core.adagrad_update
+    monkeypatch.setattr(optim._core, "adagrad_update",
+                        lambda *a: (calls.append(1), real_update(*a))[1])
+    for _ in range(25):
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in fused.items()}
+        opt_fused.step(grads)
+        with monkeypatch.context() as m:
+            m.setattr(optim, "_fusable", lambda *arrays: False)
+            opt_plain.step(grads)
+    assert len(calls) == 25 * 2  # the fused path did run
+    for k in fused:
+        np.testing.assert_array_equal(fused[k], plain[k])
+        np.testing.assert_array_equal(opt_fused.state[k]["sum"], opt_plain.state[k]["sum"])
+
+
+def test_adagrad_takes_the_numpy_path_for_non_contiguous_grads(rng):
+    p = {"w": rng.standard_normal((6, 4)).astype(np.float32)}
+    q = {"w": p["w"].copy()}
+    grad = np.asfortranarray(rng.standard_normal((6, 4)).astype(np.float32))
+    assert not optim._fusable(q["w"], grad, np.zeros_like(q["w"]))
+    optim.Adagrad(p).step({"w": np.ascontiguousarray(grad)})
+    optim.Adagrad(q).step({"w": grad})
+    np.testing.assert_array_equal(p["w"], q["w"])

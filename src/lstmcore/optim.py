@@ -11,8 +11,21 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _core
+
 _FLOAT_DTYPES = (np.float32, np.float64)
 _layout = operator.attrgetter("shape", "dtype")
+
+
+def _fusable(p, grad, *state):
+    """Whether a fused C update applies: one float dtype, every array contiguous, p and the
+    state writable (anything else takes the NumPy expressions, whose bits it reproduces)."""
+    dtype = p.dtype
+    if dtype not in _FLOAT_DTYPES or grad.dtype != dtype:
+        return False
+    if not (p.flags.c_contiguous and p.flags.writeable and grad.flags.c_contiguous):
+        return False
+    return all(a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable for a in state)
 
 
 class _ValidGrads(NamedTuple):
@@ -367,11 +380,17 @@ class Adagrad(Optimizer):
 
     def _update(self, p, grad, state, step):
         h = self.defaults
+        clr = h["lr"] / (1 + (step - 1) * h["lr_decay"])
+        acc = state["sum"]
+        if _fusable(p, grad, acc):
+            # the same arithmetic in one C pass over the elements (_core.adagrad_update)
+            _core.adagrad_update(p.reshape(-1), grad.reshape(-1), acc.reshape(-1), clr,
+                                 h["eps"], h["weight_decay"], h["maximize"])
+            return
         if h["maximize"]:
             grad = -grad
         if h["weight_decay"] != 0:
             grad = grad + h["weight_decay"] * p
-        clr = h["lr"] / (1 + (step - 1) * h["lr_decay"])
         state["sum"] += grad * grad
         std = np.sqrt(state["sum"])
         std += h["eps"]
