@@ -92,11 +92,17 @@ size_t lstm_cache_size(const lstm_dims *d)
 
 static size_t lstm_gemm_padded(size_t n) { return (n + LSTM_GEMM_PAD - 1) / LSTM_GEMM_PAD * LSTM_GEMM_PAD; }
 
-static int small_recurrence(const lstm_dims *d, int backward)
+/* One step's recurrent multiply-adds, B x 4H x Ph: what the size limits above compare. */
+static size_t step_macs(const lstm_dims *d)
 {
     size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
+    return (size_t)d->batch * 4 * (size_t)d->hidden_size * Ph;
+}
+
+static int small_recurrence(const lstm_dims *d, int backward)
+{
     size_t limit = backward ? LSTM_BACKWARD_STEP_MACS : LSTM_FORWARD_STEP_MACS;
-    return d->batch >= LSTM_SMALL_MIN_BATCH && (size_t)d->batch * 4 * (size_t)d->hidden_size * Ph <= limit;
+    return d->batch >= LSTM_SMALL_MIN_BATCH && step_macs(d) <= limit;
 }
 
 /* Whether a forward or backward may split over the core's own threads (lstm_impl.h): its
@@ -110,8 +116,7 @@ static int split_calls(const lstm_dims *d, int backward)
 /* Whether the backward's products after its loop run in pieces on the core's threads. */
 static int tail_pieces(const lstm_dims *d)
 {
-    return split_calls(d, 1)
-           && (size_t)d->batch * 4 * (size_t)d->hidden_size * (size_t)d->hidden_size <= LSTM_TAIL_PIECES_STEP_MACS;
+    return split_calls(d, 1) && step_macs(d) <= LSTM_TAIL_PIECES_STEP_MACS;
 }
 
 /* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split forward. */

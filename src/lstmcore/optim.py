@@ -391,8 +391,8 @@ class Adagrad(Optimizer):
             grad = -grad
         if h["weight_decay"] != 0:
             grad = grad + h["weight_decay"] * p
-        state["sum"] += grad * grad
-        std = np.sqrt(state["sum"])
+        acc += grad * grad
+        std = np.sqrt(acc)
         std += h["eps"]
         p += -clr * grad / std
 
