@@ -105,6 +105,8 @@ class Optimizer:
     parameter) and ``_update(p, grad, state, step)``.
     """
 
+    _cached_plan = None  # a subclass's per-parameter plan of its last step, see Adagrad
+
     def __init__(self, params, defaults):
         self.params = _param_dict(params)
         self._valid_grads = None
@@ -113,8 +115,8 @@ class Optimizer:
         self.zero_state()
 
     def __getstate__(self):
-        # The remembered grads are only a shortcut: copies and pickles leave them out.
-        return {**self.__dict__, "_valid_grads": None}
+        # The remembered grads and plan are only shortcuts: copies and pickles leave them out.
+        return {**self.__dict__, "_valid_grads": None, "_cached_plan": None}
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
@@ -378,15 +380,48 @@ class Adagrad(Optimizer):
     def _new_state(self, p, hyper):
         return {"sum": np.full_like(p, hyper["initial_accumulator_value"])}
 
+    def step(self, grads):
+        """Update every parameter in place from its gradient (see :meth:`Optimizer.step`)."""
+        grads = self._matched(grads)
+        self.step_count += 1
+        h = self.defaults
+        clr = h["lr"] / (1 + (self.step_count - 1) * h["lr_decay"])
+        eps, weight_decay, maximize = h["eps"], h["weight_decay"], h["maximize"]
+        for p, grad, state, flat in self._plan(grads):
+            if flat is None:
+                self._update(p, grad, state, self.step_count)
+            else:
+                # the same arithmetic in one C pass over the elements (_core.adagrad_update)
+                _core.adagrad_update(*flat, clr, eps, weight_decay, maximize)
+
+    def _plan(self, grads):
+        """(p, grad, state, flat) per parameter, flat the 1-D views (p, grad, sum) that the
+        fused update takes, or None when it does not apply.
+
+        Training passes the same grads list (Optimizer._matched) at every step: the plan made
+        for it is kept while the params, their buffers and read-write flags stay the same,
+        instead of testing every array's layout at every step.
+        """
+        states = list(map(self.state.__getitem__, self.params))
+        key = [state["sum"] for state in states]
+        key += [p.flags.writeable for p in self.params.values()]
+        cached = self._cached_plan
+        if (cached is not None and cached[0] is grads and cached[1] is self.params
+                and len(cached[2]) == len(key) and all(map(operator.is_, cached[2], key))):
+            return cached[3]
+        plan = []
+        for p, grad, state in zip(self.params.values(), grads, states):
+            acc = state["sum"]
+            flat = ((p.reshape(-1), grad.reshape(-1), acc.reshape(-1))
+                    if _fusable(p, grad, acc) else None)
+            plan.append((p, grad, state, flat))
+        self._cached_plan = (grads, self.params, key, plan)
+        return plan
+
     def _update(self, p, grad, state, step):
         h = self.defaults
         clr = h["lr"] / (1 + (step - 1) * h["lr_decay"])
         acc = state["sum"]
-        if _fusable(p, grad, acc):
-            # the same arithmetic in one C pass over the elements (_core.adagrad_update)
-            _core.adagrad_update(p.reshape(-1), grad.reshape(-1), acc.reshape(-1), clr,
-                                 h["eps"], h["weight_decay"], h["maximize"])
-            return
         if h["maximize"]:
             grad = -grad
         if h["weight_decay"] != 0:
