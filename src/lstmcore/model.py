@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import float_array, real_array
+from .layers import Linear
 
 __all__ = ["ModelCache", "SequenceModel", "build_model"]
 
@@ -69,28 +70,40 @@ class SequenceModel:
 
         dpred has pred's shape; integers are read as floats, other dtypes are refused.
         """
-        dpred = real_array("dpred", dpred)
+        return self._backward(real_array("dpred", dpred), cache, self.head.backward)
+
+    def _backward(self, dpred, cache, head_backward=None):
+        """:meth:`backward` of a dpred known to be a contiguous array of the model's dtype and
+        pred's shape (a trainer's own loss made it) unless ``head_backward`` is the head's
+        checking backward."""
+        if head_backward is None:
+            head_backward = (self.head._backward if isinstance(self.head, Linear)
+                             else self.head.backward)
         if self.output == "last":
-            dfeat = self.head.backward(dpred, cache.head)
+            dfeat = head_backward(dpred, cache.head)
             h_n = cache.state[0]
             d = self.lstm.num_directions
-            dh_n = np.zeros_like(h_n)
-            p = h_n.shape[2]
-            for j in range(d):  # feat[:, j*P:(j+1)*P] is h_n[-d + j]
-                dh_n[j - d] = dfeat[:, j * p:(j + 1) * p]
+            if len(h_n) == d == 1 and getattr(dfeat, "dtype", None) == h_n.dtype:
+                # one layer, one direction: dh_n is all dfeat, no zeros to fill in
+                dh_n = dfeat.reshape(h_n.shape)
+            else:
+                dh_n = np.zeros_like(h_n)
+                p = h_n.shape[2]
+                for j in range(d):  # feat[:, j*P:(j+1)*P] is h_n[-d + j]
+                    dh_n[j - d] = dfeat[:, j * p:(j + 1) * p]
             return self.lstm.backward(None, cache.lstm, dh_n=dh_n)
         if cache.mask is not None:
             dpred = dpred * cache.mask
-        dy = self.head.backward(dpred.reshape(-1, dpred.shape[-1]), cache.head)
+        dy = head_backward(dpred.reshape(-1, dpred.shape[-1]), cache.head)
         return self.lstm.backward(dy.reshape(cache.y_shape), cache.lstm)
 
     def _head_forward(self, y, h_n, lengths):
         if self.output == "last":
             d = self.lstm.num_directions
             feat = h_n[-d:].transpose(1, 0, 2).reshape(h_n.shape[1], -1)
-            pred, head_cache = self.head.forward(feat)
+            pred, head_cache = self._head_of(feat)
             return pred, (head_cache, None)
-        flat, head_cache = self.head.forward(y.reshape(-1, y.shape[-1]))
+        flat, head_cache = self._head_of(y.reshape(-1, y.shape[-1]))
         pred = flat.reshape(y.shape[:-1] + flat.shape[-1:])
         mask = None
         if lengths is not None:
@@ -100,6 +113,15 @@ class SequenceModel:
             mask = (valid if self.batch_first else valid.T)[..., None].astype(pred.dtype)
             pred *= mask
         return pred, (head_cache, mask)
+
+    def _head_of(self, feat):
+        """The head's forward of the LSTM's features, unchecked when the head is a Linear and
+        the features are already laid out as it takes them."""
+        head = self.head
+        if (isinstance(head, Linear) and feat.dtype == head.dtype and feat.flags.c_contiguous
+                and feat.shape[-1] == head.in_features):
+            return head._forward(feat)
+        return head.forward(feat)
 
     def parameters(self):
         """name -> live array, names prefixed "lstm." and "head."."""
