@@ -4,6 +4,8 @@
 (h_n of both directions, so it respects ``lengths``); ``output="all"`` feeds it every step.
 :func:`build_model` makes one with PyTorch's, Keras's or TF1's initialisation.
 """
+import functools
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -169,9 +171,15 @@ class SequenceModel:
 
     @staticmethod
     def _prefixed(lstm_part, head_part):
-        out = {f"lstm.{k}": v for k, v in lstm_part.items()}
-        out.update({f"head.{k}": v for k, v in head_part.items()})
-        return out
+        names = _prefixed_names(tuple(lstm_part), tuple(head_part))
+        return dict(zip(names, chain(lstm_part.values(), head_part.values())))
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixed_names(lstm_names, head_names):
+    """The names of SequenceModel.parameters(), made once per model shape: the trainer asks
+    for the grads at every step."""
+    return tuple(f"lstm.{k}" for k in lstm_names) + tuple(f"head.{k}" for k in head_names)
 
 
 def build_model(input_size, hidden_size, output_size=1, num_layers=1, output="last",
