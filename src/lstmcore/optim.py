@@ -14,6 +14,7 @@ import numpy as np
 from . import _core
 
 _FLOAT_DTYPES = (np.float32, np.float64)
+_C_TYPES = {np.float32: "float", np.float64: "double"}
 _layout = operator.attrgetter("shape", "dtype")
 
 
@@ -387,16 +388,18 @@ class Adagrad(Optimizer):
         h = self.defaults
         clr = h["lr"] / (1 + (self.step_count - 1) * h["lr_decay"])
         eps, weight_decay, maximize = h["eps"], h["weight_decay"], h["maximize"]
-        for p, grad, state, flat in self._plan(grads):
-            if flat is None:
+        for p, grad, state, fused, flat in self._plan(grads):
+            if fused is None:
                 self._update(p, grad, state, self.step_count)
             else:
                 # the same arithmetic in one C pass over the elements (_core.adagrad_update)
-                _core.adagrad_update(*flat, clr, eps, weight_decay, maximize)
+                fused(*flat, clr, eps, weight_decay, maximize)
 
     def _plan(self, grads):
-        """(p, grad, state, flat) per parameter, flat the 1-D views (p, grad, sum) that the
-        fused update takes, or None when it does not apply.
+        """(p, grad, state, fused, flat) per parameter: fused the C update for p's dtype and
+        flat the 1-D views (p, grad, sum) it takes, or None and None when it does not apply.
+        The dtype's own version of the Cython function, picked here, skips the lookup by
+        argument types that the function does at every call.
 
         Training passes the same grads list (Optimizer._matched) at every step: the plan made
         for it is kept while the params, their buffers and read-write flags stay the same,
@@ -409,12 +412,17 @@ class Adagrad(Optimizer):
         if (cached is not None and cached[0] is grads and cached[1] is self.params
                 and len(cached[2]) == len(key) and all(map(operator.is_, cached[2], key))):
             return cached[3]
+        update = _core.adagrad_update
+        versions = getattr(update, "__signatures__", {})  # {"float": ..., "double": ...}
         plan = []
         for p, grad, state in zip(self.params.values(), grads, states):
             acc = state["sum"]
-            flat = ((p.reshape(-1), grad.reshape(-1), acc.reshape(-1))
-                    if _fusable(p, grad, acc) else None)
-            plan.append((p, grad, state, flat))
+            if _fusable(p, grad, acc):
+                fused = versions.get(_C_TYPES[p.dtype.type], update)
+                plan.append((p, grad, state, fused,
+                             (p.reshape(-1), grad.reshape(-1), acc.reshape(-1))))
+            else:
+                plan.append((p, grad, state, None, None))
         self._cached_plan = (grads, self.params, key, plan)
         return plan
 
