@@ -38,6 +38,14 @@ class _ValidGrads(NamedTuple):
     cast: bool  # whether some array's dtype differs from its param's
 
 
+class _AdagradPlan(NamedTuple):
+    """Adagrad's work per parameter for one grads list, kept while its key holds."""
+    grads: list  # the list from Optimizer._matched it was made for
+    params: dict  # the optimizer's params dict
+    key: list  # each param's "sum" buffer, then each param's flags.writeable
+    entries: list  # (p, grad, state, fused, flat) per parameter, see Adagrad._plan
+
+
 def _param_dict(params):
     """params (dict name -> array, or an iterable of arrays) as a dict of live float arrays."""
     if isinstance(params, np.ndarray):
@@ -409,9 +417,9 @@ class Adagrad(Optimizer):
         key = [state["sum"] for state in states]
         key += [p.flags.writeable for p in self.params.values()]
         cached = self._cached_plan
-        if (cached is not None and cached[0] is grads and cached[1] is self.params
-                and len(cached[2]) == len(key) and all(map(operator.is_, cached[2], key))):
-            return cached[3]
+        if (cached is not None and cached.grads is grads and cached.params is self.params
+                and len(cached.key) == len(key) and all(map(operator.is_, cached.key, key))):
+            return cached.entries
         update = _core.adagrad_update
         versions = getattr(update, "__signatures__", {})  # {"float": ..., "double": ...}
         plan = []
@@ -423,7 +431,7 @@ class Adagrad(Optimizer):
                              (p.reshape(-1), grad.reshape(-1), acc.reshape(-1))))
             else:
                 plan.append((p, grad, state, None, None))
-        self._cached_plan = (grads, self.params, key, plan)
+        self._cached_plan = _AdagradPlan(grads, self.params, key, plan)
         return plan
 
     def _update(self, p, grad, state, step):
