@@ -380,3 +380,12 @@ def test_a_named_loss_trains_as_the_same_function_passed_as_a_callable(rng, loss
     assert runs[0][0] == runs[1][0]
     for name, value in runs[0][1].items():
         np.testing.assert_array_equal(value, runs[1][1][name])
+
+
+def test_a_backward_patched_onto_the_model_is_called_with_a_named_loss(rng):
+    trainer = make_trainer()
+    model, calls = trainer.model, []
+    backward = model.backward
+    model.backward = lambda dpred, cache: (calls.append(dpred.shape), backward(dpred, cache))[1]
+    trainer.fit(rng.standard_normal((N, T, I)), rng.standard_normal((N, 1)), steps=3)
+    assert calls == [(4, 1)] * 3

@@ -75,11 +75,11 @@ class SequenceModel:
         return self._backward(real_array("dpred", dpred), cache, self.head.backward)
 
     def _backward(self, dpred, cache, head_backward=None):
-        """:meth:`backward` of a dpred known to be a contiguous array of the model's dtype and
-        pred's shape (a trainer's own loss made it) unless ``head_backward`` is the head's
-        checking backward."""
+        """:meth:`backward` of a dpred known to be a contiguous array of pred's dtype and
+        shape (a trainer's own loss made it) unless ``head_backward`` is the head's checking
+        backward."""
         if head_backward is None:
-            head_backward = (self.head._backward if isinstance(self.head, Linear)
+            head_backward = (self.head._backward if type(self.head) is Linear
                              else self.head.backward)
         if self.output == "last":
             dfeat = head_backward(dpred, cache.head)
@@ -117,10 +117,11 @@ class SequenceModel:
         return pred, (head_cache, mask)
 
     def _head_of(self, feat):
-        """The head's forward of the LSTM's features, unchecked when the head is a Linear and
-        the features are already laid out as it takes them."""
+        """The head's forward of the LSTM's features, unchecked when the head is a Linear (not
+        a subclass, which may override forward) and the features are already laid out as it
+        takes them."""
         head = self.head
-        if (isinstance(head, Linear) and feat.dtype == head.dtype and feat.flags.c_contiguous
+        if (type(head) is Linear and feat.dtype == head.dtype and feat.flags.c_contiguous
                 and feat.shape[-1] == head.in_features):
             return head._forward(feat)
         return head.forward(feat)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._checks import real_array
 from .losses import cross_entropy, mse_loss
+from .model import SequenceModel
 
 __all__ = ["EarlyStopping", "History", "Trainer", "predict"]
 
@@ -260,10 +261,12 @@ class Trainer:
         model.zero_grad()
         pred, cache = model.forward(_to_model_layout(model, xb), hx=hx, lengths=lb)
         loss, dpred = self.loss_fn(pred, self._target_layout(yb))
-        if self.loss_fn in _OWN_LOSSES:  # dpred: a new array of pred's dtype and shape
-            model._backward(dpred, cache)
-        else:
-            model.backward(dpred, cache)
+        backward = model.backward
+        if (self.loss_fn in _OWN_LOSSES
+                and getattr(backward, "__func__", None) is SequenceModel.backward):
+            model._backward(dpred, cache)  # dpred: a new array of pred's dtype and shape
+        else:  # another loss's dpred is checked, an overridden backward is called
+            backward(dpred, cache)
         grads = model.grads()
         if self.clip_norm is not None:
             self._clip(grads, self.clip_norm)
