@@ -80,6 +80,21 @@ def test_gradients_match_centred_finite_differences(rng, loss_function):
     assert_close(grad, numeric, FINITE_DIFFERENCE_TOL, "dpred")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (1,), (32, 1), (7, 3), (33, 5, 2), (4097,)])
+def test_mse_loss_gives_np_means_bits(rng, dtype, shape):
+    """mse_loss computes np.mean's steps itself: the same bits as the NumPy expressions."""
+    for scale in (1e-20, 1.0, 1e15):
+        pred = np.asarray(rng.standard_normal(shape), dtype)
+        target = np.asarray(scale * rng.standard_normal(shape), dtype)
+        diff = pred - target
+        loss, dpred = mse_loss(pred, target)
+        assert loss == float(np.mean(diff * diff))
+        expected = diff * (2.0 / pred.size)
+        assert np.asarray(dpred).dtype == dtype and np.shape(dpred) == shape
+        assert np.asarray(dpred).tobytes() == np.asarray(expected).tobytes()
+
+
 def test_mse_loss_converts_target_to_the_prediction_dtype(rng):
     pred = rng.standard_normal(5).astype(np.float32)
     loss, dpred = mse_loss(pred, np.arange(5))

@@ -437,3 +437,59 @@ def test_adagrad_takes_the_numpy_path_for_non_contiguous_grads(rng):
     optim.Adagrad(p).step({"w": np.ascontiguousarray(grad)})
     optim.Adagrad(q).step({"w": grad})
     np.testing.assert_array_equal(p["w"], q["w"])
+
+
+def _adagrad_pair(rng, dtype=np.float32):
+    params = {"w": rng.standard_normal((6, 4)).astype(dtype),
+              "b": rng.standard_normal(5).astype(dtype)}
+    grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+    return params, grads
+
+
+def test_adagrads_kept_plan_follows_a_replaced_buffer(rng):
+    """The same grad arrays at every step keep Adagrad's plan; a 'sum' buffer replaced in
+    opt.state between steps is the one updated from then on."""
+    params, grads = _adagrad_pair(rng)
+    reference = {k: v.copy() for k, v in params.items()}
+    opt, ref = optim.Adagrad(params, lr=0.1), optim.Adagrad(reference, lr=0.1)
+    for step in range(4):
+        if step == 2:
+            for o in (opt, ref):
+                o.state["w"]["sum"] = np.full((6, 4), 3.0, np.float32)
+        opt.step(grads)  # the same arrays: the plan is kept
+        ref.step({k: g.copy() for k, g in grads.items()})  # new arrays: a new plan each step
+    for k in params:
+        np.testing.assert_array_equal(params[k], reference[k])
+        np.testing.assert_array_equal(opt.state[k]["sum"], ref.state[k]["sum"])
+
+
+def test_adagrads_kept_plan_follows_load_state_dict_and_zero_state(rng):
+    """Both replace the buffers: steps with the same grad arrays must use the new ones."""
+    params, grads = _adagrad_pair(rng)
+    start = {k: v.copy() for k, v in params.items()}
+    opt = optim.Adagrad(params, lr=0.1)
+    opt.step(grads)
+    saved, after_one = opt.state_dict(), {k: v.copy() for k, v in params.items()}
+    opt.step(grads)
+    after_two = {k: v.copy() for k, v in params.items()}
+    for restore, state, expected in ((after_one, saved, after_two), (start, None, after_one)):
+        for k in params:
+            params[k][...] = restore[k]
+        if state is None:
+            opt.zero_state()
+        else:
+            opt.load_state_dict(state)
+        opt.step(grads)
+        for k in params:
+            np.testing.assert_array_equal(params[k], expected[k])
+
+
+def test_adagrad_refuses_a_param_made_read_only_after_a_step(rng):
+    params, grads = _adagrad_pair(rng)
+    opt = optim.Adagrad(params, lr=0.1)
+    opt.step(grads)
+    params["w"].flags.writeable = False
+    before = params["w"].copy()
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step(grads)
+    np.testing.assert_array_equal(params["w"], before)

@@ -356,3 +356,36 @@ def test_predict_refuses_lengths_that_are_not_one_per_sample(lengths):
     X = np.ones((3, 3, 2), np.float32)
     with pytest.raises(ValueError, match=r"lengths must have shape \(3,\)"):
         predict(model, X, lengths=lengths, batch_size=2)
+
+
+@pytest.mark.parametrize("loss, output_size, output", [("mse", 2, "last"), ("mse", 2, "all"),
+                                                        ("cross_entropy", 3, "last")])
+def test_a_named_loss_trains_as_the_same_function_passed_as_a_callable(rng, loss, output_size,
+                                                                       output):
+    """A named loss's dpred skips the model's checks; a callable's is checked. Same bits."""
+    from lstmcore import losses
+
+    X = rng.standard_normal((N, T, I)).astype(np.float32)
+    if loss == "mse":
+        y = rng.standard_normal((N, T, output_size) if output == "all" else (N, output_size))
+    else:
+        y = rng.integers(0, output_size, N)
+    function = {"mse": losses.mse_loss, "cross_entropy": losses.cross_entropy}[loss]
+    runs = []
+    for given in (loss, lambda pred, target: function(pred, target)):
+        model = build_model(I, 4, output_size=output_size, output=output, seed=1)
+        history = Trainer(model, Adam(model.parameters(), lr=0.01), loss=given, batch_size=4,
+                          seed=0).fit(X, y, steps=6)
+        runs.append((history.loss, model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for name, value in runs[0][1].items():
+        np.testing.assert_array_equal(value, runs[1][1][name])
+
+
+def test_a_backward_patched_onto_the_model_is_called_with_a_named_loss(rng):
+    trainer = make_trainer()
+    model, calls = trainer.model, []
+    backward = model.backward
+    model.backward = lambda dpred, cache: (calls.append(dpred.shape), backward(dpred, cache))[1]
+    trainer.fit(rng.standard_normal((N, T, I)), rng.standard_normal((N, 1)), steps=3)
+    assert calls == [(4, 1)] * 3

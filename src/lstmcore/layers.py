@@ -85,6 +85,11 @@ class Linear:
         x = _float_array(x, "x", self.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., {self.in_features}), got {x.shape}")
+        return self._forward(x)
+
+    def _forward(self, x):
+        """:meth:`forward` of an x known to be contiguous, of the layer's dtype and shape
+        (..., I): a sequence model's own features."""
         rows = x.reshape(-1, self.in_features)
         y = rows @ self.weight.T
         if self.bias is not None:
@@ -105,16 +110,22 @@ class Linear:
         Returns:
             dx: (..., I) gradient of the loss with respect to x.
         """
-        rows, lead = cache
+        lead = cache[1]
         dy = _float_array(dy, "dy", self.dtype)
         if dy.shape != lead + (self.out_features,):
             raise ValueError(f"dy must have shape {lead + (self.out_features,)}, got {dy.shape}")
+        return self._backward(dy, cache)
+
+    def _backward(self, dy, cache):
+        """:meth:`backward` of a dy known to be contiguous, of the layer's dtype and y's shape:
+        the gradient a trainer's own loss made."""
+        rows, lead = cache
         drows = dy.reshape(-1, self.out_features)
         # y = x @ W.T + b
         self.grads["weight"] += drows.T @ rows
         if self.bias is not None:
-            self.grads["bias"] += drows.sum(axis=0)
-        return (drows @ self.weight).reshape(dy.shape[:-1] + (self.in_features,))
+            self.grads["bias"] += np.add.reduce(drows, axis=0)  # drows.sum(axis=0), unwrapped
+        return (drows @ self.weight).reshape(lead + (self.in_features,))
 
     def parameters(self):
         """{"weight": (O, I), "bias": (O,)}: the live arrays an optimizer updates in place."""

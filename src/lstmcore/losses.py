@@ -37,9 +37,12 @@ def mse_loss(pred, target):
     if target.shape != pred.shape:
         raise ValueError(f"target must have the shape of pred {pred.shape}, got {target.shape}")
     diff = pred - target.astype(pred.dtype, copy=False)
-    loss = float(np.mean(diff * diff))
-    dpred = diff * (2.0 / pred.size)
-    return loss, dpred
+    total = np.add.reduce(diff * diff, axis=None)
+    # np.mean's steps without its Python wrapper and NumPy scalar arithmetic: the sum in
+    # pred's dtype, divided by the count in float64, rounded back to pred's dtype
+    loss = float(total.dtype.type(float(total) / pred.size))
+    diff *= 2.0 / pred.size  # dpred
+    return loss, diff
 
 
 def cross_entropy(logits, target):

@@ -4,11 +4,14 @@
 (h_n of both directions, so it respects ``lengths``); ``output="all"`` feeds it every step.
 :func:`build_model` makes one with PyTorch's, Keras's or TF1's initialisation.
 """
+import functools
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
 
 from ._checks import float_array, real_array
+from .layers import Linear
 
 __all__ = ["ModelCache", "SequenceModel", "build_model"]
 
@@ -69,28 +72,40 @@ class SequenceModel:
 
         dpred has pred's shape; integers are read as floats, other dtypes are refused.
         """
-        dpred = real_array("dpred", dpred)
+        return self._backward(real_array("dpred", dpred), cache, self.head.backward)
+
+    def _backward(self, dpred, cache, head_backward=None):
+        """:meth:`backward` of a dpred known to be a contiguous array of pred's dtype and
+        shape (a trainer's own loss made it) unless ``head_backward`` is the head's checking
+        backward."""
+        if head_backward is None:
+            head_backward = (self.head._backward if type(self.head) is Linear
+                             else self.head.backward)
         if self.output == "last":
-            dfeat = self.head.backward(dpred, cache.head)
+            dfeat = head_backward(dpred, cache.head)
             h_n = cache.state[0]
             d = self.lstm.num_directions
-            dh_n = np.zeros_like(h_n)
-            p = h_n.shape[2]
-            for j in range(d):  # feat[:, j*P:(j+1)*P] is h_n[-d + j]
-                dh_n[j - d] = dfeat[:, j * p:(j + 1) * p]
+            if len(h_n) == d == 1 and getattr(dfeat, "dtype", None) == h_n.dtype:
+                # one layer, one direction: dh_n is all dfeat, no zeros to fill in
+                dh_n = dfeat.reshape(h_n.shape)
+            else:
+                dh_n = np.zeros_like(h_n)
+                p = h_n.shape[2]
+                for j in range(d):  # feat[:, j*P:(j+1)*P] is h_n[-d + j]
+                    dh_n[j - d] = dfeat[:, j * p:(j + 1) * p]
             return self.lstm.backward(None, cache.lstm, dh_n=dh_n)
         if cache.mask is not None:
             dpred = dpred * cache.mask
-        dy = self.head.backward(dpred.reshape(-1, dpred.shape[-1]), cache.head)
+        dy = head_backward(dpred.reshape(-1, dpred.shape[-1]), cache.head)
         return self.lstm.backward(dy.reshape(cache.y_shape), cache.lstm)
 
     def _head_forward(self, y, h_n, lengths):
         if self.output == "last":
             d = self.lstm.num_directions
             feat = h_n[-d:].transpose(1, 0, 2).reshape(h_n.shape[1], -1)
-            pred, head_cache = self.head.forward(feat)
+            pred, head_cache = self._head_of(feat)
             return pred, (head_cache, None)
-        flat, head_cache = self.head.forward(y.reshape(-1, y.shape[-1]))
+        flat, head_cache = self._head_of(y.reshape(-1, y.shape[-1]))
         pred = flat.reshape(y.shape[:-1] + flat.shape[-1:])
         mask = None
         if lengths is not None:
@@ -100,6 +115,16 @@ class SequenceModel:
             mask = (valid if self.batch_first else valid.T)[..., None].astype(pred.dtype)
             pred *= mask
         return pred, (head_cache, mask)
+
+    def _head_of(self, feat):
+        """The head's forward of the LSTM's features, unchecked when the head is a Linear (not
+        a subclass, which may override forward) and the features are already laid out as it
+        takes them."""
+        head = self.head
+        if (type(head) is Linear and feat.dtype == head.dtype and feat.flags.c_contiguous
+                and feat.shape[-1] == head.in_features):
+            return head._forward(feat)
+        return head.forward(feat)
 
     def parameters(self):
         """name -> live array, names prefixed "lstm." and "head."."""
@@ -147,9 +172,15 @@ class SequenceModel:
 
     @staticmethod
     def _prefixed(lstm_part, head_part):
-        out = {f"lstm.{k}": v for k, v in lstm_part.items()}
-        out.update({f"head.{k}": v for k, v in head_part.items()})
-        return out
+        names = _prefixed_names(tuple(lstm_part), tuple(head_part))
+        return dict(zip(names, chain(lstm_part.values(), head_part.values())))
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixed_names(lstm_names, head_names):
+    """The names of SequenceModel.parameters(), made once per model shape: the trainer asks
+    for the grads at every step."""
+    return tuple(f"lstm.{k}" for k in lstm_names) + tuple(f"head.{k}" for k in head_names)
 
 
 def build_model(input_size, hidden_size, output_size=1, num_layers=1, output="last",

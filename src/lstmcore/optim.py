@@ -14,6 +14,7 @@ import numpy as np
 from . import _core
 
 _FLOAT_DTYPES = (np.float32, np.float64)
+_C_TYPES = {np.float32: "float", np.float64: "double"}
 _layout = operator.attrgetter("shape", "dtype")
 
 
@@ -35,6 +36,14 @@ class _ValidGrads(NamedTuple):
     layouts: list  # (shape, dtype) of each when checked
     ordered: list  # the same arrays in the params' order
     cast: bool  # whether some array's dtype differs from its param's
+
+
+class _AdagradPlan(NamedTuple):
+    """Adagrad's work per parameter for one grads list, kept while its key holds."""
+    grads: list  # the list from Optimizer._matched it was made for
+    params: dict  # the optimizer's params dict
+    key: list  # each param's "sum" buffer, then each param's flags.writeable
+    entries: list  # (p, grad, state, fused, flat) per parameter, see Adagrad._plan
 
 
 def _param_dict(params):
@@ -105,6 +114,8 @@ class Optimizer:
     parameter) and ``_update(p, grad, state, step)``.
     """
 
+    _cached_plan = None  # a subclass's per-parameter plan of its last step, see Adagrad
+
     def __init__(self, params, defaults):
         self.params = _param_dict(params)
         self._valid_grads = None
@@ -113,8 +124,8 @@ class Optimizer:
         self.zero_state()
 
     def __getstate__(self):
-        # The remembered grads are only a shortcut: copies and pickles leave them out.
-        return {**self.__dict__, "_valid_grads": None}
+        # The remembered grads and plan are only shortcuts: copies and pickles leave them out.
+        return {**self.__dict__, "_valid_grads": None, "_cached_plan": None}
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
@@ -378,15 +389,55 @@ class Adagrad(Optimizer):
     def _new_state(self, p, hyper):
         return {"sum": np.full_like(p, hyper["initial_accumulator_value"])}
 
+    def step(self, grads):
+        """Update every parameter in place from its gradient (see :meth:`Optimizer.step`)."""
+        grads = self._matched(grads)
+        self.step_count += 1
+        h = self.defaults
+        clr = h["lr"] / (1 + (self.step_count - 1) * h["lr_decay"])
+        eps, weight_decay, maximize = h["eps"], h["weight_decay"], h["maximize"]
+        for p, grad, state, fused, flat in self._plan(grads):
+            if fused is None:
+                self._update(p, grad, state, self.step_count)
+            else:
+                # the same arithmetic in one C pass over the elements (_core.adagrad_update)
+                fused(*flat, clr, eps, weight_decay, maximize)
+
+    def _plan(self, grads):
+        """(p, grad, state, fused, flat) per parameter: fused the C update for p's dtype and
+        flat the 1-D views (p, grad, sum) it takes, or None and None when it does not apply.
+        The dtype's own version of the Cython function, picked here, skips the lookup by
+        argument types that the function does at every call.
+
+        Training passes the same grads list (Optimizer._matched) at every step: the plan made
+        for it is kept while the params, their buffers and read-write flags stay the same,
+        instead of testing every array's layout at every step.
+        """
+        states = list(map(self.state.__getitem__, self.params))
+        key = [state["sum"] for state in states]
+        key += [p.flags.writeable for p in self.params.values()]
+        cached = self._cached_plan
+        if (cached is not None and cached.grads is grads and cached.params is self.params
+                and len(cached.key) == len(key) and all(map(operator.is_, cached.key, key))):
+            return cached.entries
+        update = _core.adagrad_update
+        versions = getattr(update, "__signatures__", {})  # {"float": ..., "double": ...}
+        plan = []
+        for p, grad, state in zip(self.params.values(), grads, states):
+            acc = state["sum"]
+            if _fusable(p, grad, acc):
+                fused = versions.get(_C_TYPES[p.dtype.type], update)
+                plan.append((p, grad, state, fused,
+                             (p.reshape(-1), grad.reshape(-1), acc.reshape(-1))))
+            else:
+                plan.append((p, grad, state, None, None))
+        self._cached_plan = _AdagradPlan(grads, self.params, key, plan)
+        return plan
+
     def _update(self, p, grad, state, step):
         h = self.defaults
         clr = h["lr"] / (1 + (step - 1) * h["lr_decay"])
         acc = state["sum"]
-        if _fusable(p, grad, acc):
-            # the same arithmetic in one C pass over the elements (_core.adagrad_update)
-            _core.adagrad_update(p.reshape(-1), grad.reshape(-1), acc.reshape(-1), clr,
-                                 h["eps"], h["weight_decay"], h["maximize"])
-            return
         if h["maximize"]:
             grad = -grad
         if h["weight_decay"] != 0:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import real_array
+from .losses import cross_entropy, mse_loss
+from .model import SequenceModel
 
 __all__ = ["EarlyStopping", "History", "Trainer", "predict"]
 
@@ -39,15 +41,17 @@ class EarlyStopping:
     restore_best: bool = True
 
 
+# The losses by name; their dpred needs no checks before the model's backward.
+_LOSSES = {"mse": mse_loss, "cross_entropy": cross_entropy}
+_OWN_LOSSES = tuple(_LOSSES.values())
+
+
 def _resolve_loss(loss):
     if callable(loss):
         return loss
-    from . import losses
-
-    table = {"mse": losses.mse_loss, "cross_entropy": losses.cross_entropy}
-    if loss not in table:
+    if loss not in _LOSSES:
         raise ValueError(f"loss must be 'mse', 'cross_entropy' or a callable, got {loss!r}")
-    return table[loss]
+    return _LOSSES[loss]
 
 
 def _positive_int(value, name):
@@ -257,7 +261,12 @@ class Trainer:
         model.zero_grad()
         pred, cache = model.forward(_to_model_layout(model, xb), hx=hx, lengths=lb)
         loss, dpred = self.loss_fn(pred, self._target_layout(yb))
-        model.backward(dpred, cache)
+        backward = model.backward
+        if (self.loss_fn in _OWN_LOSSES
+                and getattr(backward, "__func__", None) is SequenceModel.backward):
+            model._backward(dpred, cache)  # dpred: a new array of pred's dtype and shape
+        else:  # another loss's dpred is checked, an overridden backward is called
+            backward(dpred, cache)
         grads = model.grads()
         if self.clip_norm is not None:
             self._clip(grads, self.clip_norm)
