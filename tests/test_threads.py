@@ -19,14 +19,22 @@ def test_thread_count_must_be_a_positive_integer(bad):
 
 
 # (10, 32, 1, 30), (20, 13, 48, 16) and (6, 9, 3, 5) split over the core's own threads (batch
-# >= 8, small steps), with the backward's products after the loop in pieces on them too;
-# (6, 48, 64, 96) splits its loops and leaves those products to BLAS; (8, 1, 64, 256) runs its
-# recurrence on BLAS.
+# >= 8, small steps), with the backward's products after the loop in pieces on them too: every
+# sum is the core's, so the results are bitwise the same for any count. (6, 48, 64, 96) splits
+# its loops but leaves those products to BLAS, and (8, 1, 64, 256) runs its recurrence on BLAS:
+# there the results are BLAS's, and OpenBLAS's are not always the same for every thread count
+# (with its Haswell kernels, used on AVX2 CPUs without AVX-512, where a thread's share of a
+# GEMM ends changes which kernel sums an element; seen in the last bits on this project's CI
+# machine), so those shapes are held to the reference's tolerances instead.
+CORE_ONLY = [(10, 32, 1, 30), (20, 13, 48, 16), (6, 9, 3, 5)]
+WITH_BLAS = [(6, 48, 64, 96), (8, 1, 64, 256)]
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(10, 32, 1, 30), (20, 13, 48, 16), (6, 9, 3, 5),
-                                   (6, 48, 64, 96), (8, 1, 64, 256)], ids=str)
+@pytest.mark.parametrize("shape", CORE_ONLY + WITH_BLAS, ids=str)
 @pytest.mark.parametrize("varlen", [False, True], ids=["full", "lengths"])
-def test_results_identical_for_one_two_and_three_threads(rng, dtype, shape, varlen):
+def test_results_do_not_depend_on_the_thread_count(rng, dtype, shape, varlen):
     T, B, I, H = shape
     x = rng.standard_normal((T, B, I)).astype(dtype)
     dy = rng.standard_normal((T, B, 2 * H)).astype(dtype)
@@ -40,9 +48,13 @@ def test_results_identical_for_one_two_and_three_threads(rng, dtype, shape, varl
             y, (h_n, c_n), cache = model.forward(x, lengths=lengths)
             dx, _ = model.backward(dy, cache)
         runs.append([y_inference, y, h_n, c_n, dx, *model.grads.values()])
-    for one, two, three in zip(*runs):
-        np.testing.assert_array_equal(one, two)
-        np.testing.assert_array_equal(one, three)
+    for one, *others in zip(*runs):
+        for other in others:
+            if shape in CORE_ONLY:
+                np.testing.assert_array_equal(one, other)
+            else:
+                scale = max(float(np.abs(one).max()), np.finfo(dtype).tiny)
+                assert float(np.abs(one - other).max()) / scale <= TOLERANCE[dtype]
 
 
 def test_set_num_threads_sets_the_core_and_blas():

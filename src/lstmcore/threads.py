@@ -5,8 +5,11 @@
   per call. Each row's arithmetic is the same whichever thread runs it, so results are bitwise
   the same for any count.
 - BLAS's threads (SciPy's OpenBLAS, through threadpoolctl) for the large GEMMs: the input
-  projection, the weight gradients and large per-step products. BLAS splits the output among
-  threads, never a sum, so these results do not depend on the count either.
+  projection, the weight gradients, large per-step products and batch 1's. These results are
+  BLAS's, and may differ in the last bits from one thread count to another: OpenBLAS splits a
+  product's output among its threads, and with its Haswell kernels (AVX2 CPUs without
+  AVX-512) where a thread's share ends decides which kernel sums an element. On AVX-512 CPUs
+  they have been the same for every count.
 
 ``set_num_threads(n)`` sets both. The core starts with as many threads as BLAS has when
 lstmcore is imported.
