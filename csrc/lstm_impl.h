@@ -41,17 +41,27 @@ static void FN(gemm)(const lstm_blas *blas, char ta, char tb, int m, int n, int 
 #include "lstm_threads.h"
 
 /* The gate passes: one fused, vectorisable loop over the rows of a step. On x86-64 with GCC or
- * Clang they are compiled for AVX-512, AVX2 with FMA (haswell) and the baseline and picked at
- * run time. Here, as in the GEMM kernel, a * b + c may contract into one FMA (fp-contract=fast
- * for these functions only; -std=c11 keeps it off elsewhere): the polynomials of the gate
- * math are chains of them, and fusing makes the pass 1.5x faster at the seed shape while
- * rounding once instead of twice (tests/test_math.py holds the result to 3 ulp either way).
- * Results may differ in the last bit between a CPU with FMA and one without, as BLAS's do. */
+ * Clang they are compiled for AVX-512, AVX2 with FMA and the baseline and picked at run time.
+ * The AVX2 clone is named by its ISA level, x86-64-v3 (AVX2, FMA, ...), which the dispatcher
+ * checks feature by feature: "arch=haswell" was checked as "is this CPU a Haswell", so every
+ * AMD and later Intel CPU without AVX-512 ran the SSE2 baseline (3x slower gate passes on a
+ * Zen 3). Compilers that do not take that name (GCC before 12, Clang) get an "avx2" clone,
+ * without FMA. Here, as in the GEMM kernel, a * b + c may contract into one FMA
+ * (fp-contract=fast for these functions only; -std=c11 keeps it off elsewhere): the
+ * polynomials of the gate math are chains of them, and fusing makes the pass 1.5x faster at
+ * the seed shape while rounding once instead of twice (tests/test_math.py holds the result to
+ * 3 ulp either way). Results may differ in the last bit between a CPU with FMA and one
+ * without, as BLAS's do. */
 #ifndef LSTM_KERNEL
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
 #if __has_attribute(target_clones) && !defined(LSTM_NO_TARGET_CLONES)
+#if !defined(__clang__) && __GNUC__ >= 12
+#define LSTM_AVX2_CLONE "arch=x86-64-v3"
+#else
+#define LSTM_AVX2_CLONE "avx2"
+#endif
 #define LSTM_KERNEL                                                                      \
-    __attribute__((target_clones("avx512f", "arch=haswell", "default"),                      \
+    __attribute__((target_clones("avx512f", LSTM_AVX2_CLONE, "default"),                     \
                    optimize("fp-contract=fast")))
 #endif
 #endif
