@@ -157,12 +157,22 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     return n + packed_w_hh_size(d, 0) + packed_w_ih_size(d);
 }
 
-/* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H); and
- * W_hh packed for the small GEMM. 0 when neither is needed. */
+/* Elements of h_{t-1} of every row packed for the core's GEMM, (N, pad(Ph)), when the
+ * backward's products after the loop run in pieces (dW_hh = dG^T h_{t-1} on the core's GEMM). */
+static size_t packed_h_prev_size(const lstm_dims *d)
+{
+    if (!tail_pieces(d)) return 0;
+    size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
+    return lstm_rows(d) * lstm_gemm_padded(Ph);
+}
+
+/* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H); W_hh
+ * packed for the small GEMM; h_{t-1} packed when dW_hh runs on the core's GEMM. 0 when none
+ * is needed. */
 size_t lstm_backward_workspace_size(const lstm_dims *d)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
-    size_t n = packed_w_hh_size(d, 1);
+    size_t n = packed_w_hh_size(d, 1) + packed_h_prev_size(d);
     if (d->proj_size > 0)
         n += lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
     return n;

@@ -518,6 +518,35 @@ static void FN(add_dw_hh)(const lstm_blas *blas, REAL *dw_hh, const REAL *dG, co
     }
 }
 
+/* h_{t-1} of every packed row, in the rows' order, into dst (N, pad(Ph)) with zeros past Ph:
+ * the B operand of dW_hh += dG^T h_{t-1} as one product on the core's GEMM. A row's h_{t-1}
+ * is the output row of the step before in processing order (forward: step t-1, which has
+ * every row step t has; reverse: step t+1, for the rows it has), else h0's row or zeros. */
+static void FN(pack_h_prev)(REAL *restrict dst, const REAL *restrict y, int ldy,
+                            const REAL *restrict h0, const lstm_dims *d)
+{
+    const int T = d->time_steps, Ph = d->proj_size > 0 ? d->proj_size : d->hidden_size;
+    const size_t ld = lstm_gemm_padded((size_t)Ph);
+    size_t off = 0, off_before = 0; /* packed rows of steps t and t-1 */
+    for (int t = 0; t < T; t++) {
+        const int b = BATCH(d, t);
+        const int b_from_y = !d->reverse ? (t > 0 ? b : 0) : (t + 1 < T ? BATCH(d, t + 1) : 0);
+        const REAL *from_y = y + (!d->reverse ? off_before : off + (size_t)b) * (size_t)ldy;
+        for (int r = 0; r < b; r++) {
+            REAL *row = dst + (off + (size_t)r) * ld;
+            const REAL *src = r < b_from_y ? from_y + (size_t)r * ldy
+                                           : (h0 ? h0 + (size_t)r * Ph : NULL);
+            if (src)
+                for (int j = 0; j < Ph; j++) row[j] = src[j];
+            else
+                for (int j = 0; j < Ph; j++) row[j] = 0;
+            for (size_t j = (size_t)Ph; j < ld; j++) row[j] = 0;
+        }
+        off_before = off;
+        off += (size_t)b;
+    }
+}
+
 /* The backward's work after its time loop, each product over all N rows at once: dW_hh,
  * dx and dW_ih (BLAS) and the bias gradients. As tasks: pieces of each product's rows and of
  * the bias sums' columns, largest products first. A split call's threads share the tasks;
@@ -527,6 +556,7 @@ typedef struct {
     const lstm_dims *d;
     const GRADS *g;
     const REAL *w_ih, *gates, *x, *y, *h0; /* gates holds dG (N, G) */
+    const REAL *h_prev; /* h_{t-1} packed (pack_h_prev) when dW_hh runs on the core's GEMM */
     REAL *dx;
     int ldy, accumulate_dx;
     int dw_hh_rows, dx_rows, dw_ih_rows, db_cols; /* rows or columns of a piece */
@@ -542,9 +572,13 @@ static void FN(tail_task)(void *ctx, int task)
     const GRADS *g = j->g;
     const int I = d->input_size, G = 4 * d->hidden_size, n = (int)lstm_rows(d);
     if (task < j->dw_hh_n) {
-        const int g0 = task * j->dw_hh_rows;
-        FN(add_dw_hh)(j->blas, g->dw_hh, j->gates, j->y, j->ldy, j->h0, d, g0,
-                      FN(min_int)(G - g0, j->dw_hh_rows));
+        const int g0 = task * j->dw_hh_rows, m = FN(min_int)(G - g0, j->dw_hh_rows);
+        const int Ph = d->proj_size > 0 ? d->proj_size : d->hidden_size;
+        if (j->h_prev) /* rows g0.. of dG^T h_{t-1}: dG read down its columns */
+            FN(small_gemm)(m, Ph, n, j->gates + g0, 1, G, j->h_prev, g->dw_hh + (size_t)g0 * Ph,
+                           Ph, 1);
+        else
+            FN(add_dw_hh)(j->blas, g->dw_hh, j->gates, j->y, j->ldy, j->h0, d, g0, m);
         return;
     }
     task -= j->dw_hh_n;
@@ -666,6 +700,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
     REAL *w_hh_p = work;                    /* (G, pad Ph) W_hh packed, small */
+    REAL *h_prev = tail_pieces(d) && g->dw_hh ? work + packed_w_hh_size(d, 1) : NULL;
     REAL *dh_rows = work ? work + packed_w_hh_size(d, 1) : NULL; /* (N, P) dL/dh, P > 0 */
     REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
@@ -682,7 +717,8 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     /* Everything left is a GEMM or a sum over all N rows at once. */
     const int n = (int)N, split = tail_pieces(d);
-    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, dx, ldy, accumulate_dx,
+    if (h_prev) FN(pack_h_prev)(h_prev, y, ldy, h0, d);
+    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, h_prev, dx, ldy, accumulate_dx,
                               split ? FN(piece_rows)(G, (int64_t)Ph * n) : G,
                               split ? FN(piece_rows)(n, (int64_t)I * G) : n,
                               split ? FN(piece_rows)(G, (int64_t)I * n) : G,
