@@ -157,22 +157,24 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     return n + packed_w_hh_size(d, 0) + packed_w_ih_size(d);
 }
 
-/* Elements of h_{t-1} of every row packed for the core's GEMM, (N, pad(Ph)), when the
- * backward's products after the loop run in pieces (dW_hh = dG^T h_{t-1} on the core's GEMM). */
-static size_t packed_h_prev_size(const lstm_dims *d)
+/* Elements of the operands the backward's products after the loop read packed, when they run
+ * in pieces on the core's GEMM: h_{t-1} of every row (N, pad(Ph)) for dW_hh = dG^T h_{t-1},
+ * W_ih (G, pad(I)) for dx = dG W_ih and x (N, pad(I)) for dW_ih = dG^T x. */
+static size_t packed_tail_size(const lstm_dims *d)
 {
     if (!tail_pieces(d)) return 0;
     size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
-    return lstm_rows(d) * lstm_gemm_padded(Ph);
+    size_t N = lstm_rows(d), G = 4 * (size_t)d->hidden_size, I = (size_t)d->input_size;
+    return N * lstm_gemm_padded(Ph) + (G + N) * lstm_gemm_padded(I);
 }
 
 /* Backward workspace: with a projection, dh of every row (N, P) for dW_hr and dr (B, H); W_hh
- * packed for the small GEMM; h_{t-1} packed when dW_hh runs on the core's GEMM. 0 when none
- * is needed. */
+ * packed for the small GEMM; the products' operands packed when they run in pieces. 0 when
+ * none is needed. */
 size_t lstm_backward_workspace_size(const lstm_dims *d)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
-    size_t n = packed_w_hh_size(d, 1) + packed_h_prev_size(d);
+    size_t n = packed_w_hh_size(d, 1) + packed_tail_size(d);
     if (d->proj_size > 0)
         n += lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
     return n;

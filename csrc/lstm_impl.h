@@ -556,7 +556,9 @@ typedef struct {
     const lstm_dims *d;
     const GRADS *g;
     const REAL *w_ih, *gates, *x, *y, *h0; /* gates holds dG (N, G) */
-    const REAL *h_prev; /* h_{t-1} packed (pack_h_prev) when dW_hh runs on the core's GEMM */
+    /* Packed operands when the products run on the core's GEMM (tail_pieces), else NULL:
+     * h_{t-1} (pack_h_prev), W_ih and x (gemm_pack). */
+    const REAL *h_prev, *w_ih_p, *x_p;
     REAL *dx;
     int ldy, accumulate_dx;
     int dw_hh_rows, dx_rows, dw_ih_rows, db_cols; /* rows or columns of a piece */
@@ -583,17 +585,23 @@ static void FN(tail_task)(void *ctx, int task)
     }
     task -= j->dw_hh_n;
     if (task < j->dx_n) { /* dx = dG W_ih, rows r0.. */
-        const int r0 = task * j->dx_rows;
-        FN(gemm)(j->blas, 'N', 'N', FN(min_int)(n - r0, j->dx_rows), I, G, 1,
-                 j->gates + (size_t)r0 * G, G, j->w_ih, I, j->accumulate_dx ? 1 : 0,
-                 j->dx + (size_t)r0 * I, I);
+        const int r0 = task * j->dx_rows, m = FN(min_int)(n - r0, j->dx_rows);
+        if (j->w_ih_p)
+            FN(small_gemm)(m, I, G, j->gates + (size_t)r0 * G, G, 1, j->w_ih_p,
+                           j->dx + (size_t)r0 * I, I, j->accumulate_dx);
+        else
+            FN(gemm)(j->blas, 'N', 'N', m, I, G, 1, j->gates + (size_t)r0 * G, G, j->w_ih, I,
+                     j->accumulate_dx ? 1 : 0, j->dx + (size_t)r0 * I, I);
         return;
     }
     task -= j->dx_n;
     if (task < j->dw_ih_n) { /* dW_ih += dG^T x, rows g0.. */
-        const int g0 = task * j->dw_ih_rows;
-        FN(gemm)(j->blas, 'T', 'N', FN(min_int)(G - g0, j->dw_ih_rows), I, n, 1, j->gates + g0,
-                 G, j->x, I, 1, g->dw_ih + (size_t)g0 * I, I);
+        const int g0 = task * j->dw_ih_rows, m = FN(min_int)(G - g0, j->dw_ih_rows);
+        if (j->x_p)
+            FN(small_gemm)(m, I, n, j->gates + g0, 1, G, j->x_p, g->dw_ih + (size_t)g0 * I, I, 1);
+        else
+            FN(gemm)(j->blas, 'T', 'N', m, I, n, 1, j->gates + g0, G, j->x, I, 1,
+                     g->dw_ih + (size_t)g0 * I, I);
         return;
     }
     task -= j->dw_ih_n;
@@ -700,7 +708,14 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
     REAL *w_hh_p = work;                    /* (G, pad Ph) W_hh packed, small */
-    REAL *h_prev = tail_pieces(d) && g->dw_hh ? work + packed_w_hh_size(d, 1) : NULL;
+    /* When the products after the loop run in pieces, their operands packed (lstm.c's
+     * packed_tail_size): h_{t-1} (N, pad Ph), then W_ih (G, pad I), then x (N, pad I). */
+    REAL *tail_ops = tail_pieces(d) ? work + packed_w_hh_size(d, 1) : NULL;
+    REAL *w_ih_ops = tail_ops ? tail_ops + N * lstm_gemm_padded((size_t)Ph) : NULL;
+    REAL *x_ops = w_ih_ops ? w_ih_ops + (size_t)G * lstm_gemm_padded((size_t)I) : NULL;
+    REAL *h_prev = g->dw_hh ? tail_ops : NULL;
+    REAL *w_ih_p = dx ? w_ih_ops : NULL;
+    REAL *x_p = g->dw_ih ? x_ops : NULL;
     REAL *dh_rows = work ? work + packed_w_hh_size(d, 1) : NULL; /* (N, P) dL/dh, P > 0 */
     REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
@@ -718,7 +733,10 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     /* Everything left is a GEMM or a sum over all N rows at once. */
     const int n = (int)N, split = tail_pieces(d);
     if (h_prev) FN(pack_h_prev)(h_prev, y, ldy, h0, d);
-    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, h_prev, dx, ldy, accumulate_dx,
+    if (w_ih_p) FN(gemm_pack)(w_ih_p, w->w_ih, G, I, 0);
+    if (x_p) FN(gemm_pack)(x_p, x, n, I, 0);
+    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, h_prev, w_ih_p, x_p, dx, ldy,
+                              accumulate_dx,
                               split ? FN(piece_rows)(G, (int64_t)Ph * n) : G,
                               split ? FN(piece_rows)(n, (int64_t)I * G) : n,
                               split ? FN(piece_rows)(G, (int64_t)I * n) : G,
