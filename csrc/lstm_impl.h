@@ -556,8 +556,8 @@ typedef struct {
     const lstm_dims *d;
     const GRADS *g;
     const REAL *w_ih, *gates, *x, *y, *h0; /* gates holds dG (N, G) */
-    /* Packed operands when the products run on the core's GEMM (tail_pieces), else NULL:
-     * h_{t-1} (pack_h_prev), W_ih and x (gemm_pack). */
+    /* When the products run in pieces on the core's GEMM, their operands packed: h_{t-1}
+     * (pack_h_prev), W_ih and x (gemm_pack); else NULL, and BLAS runs them. */
     const REAL *h_prev, *w_ih_p, *x_p;
     REAL *dx;
     int ldy, accumulate_dx;
@@ -707,17 +707,20 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
-    REAL *w_hh_p = work;                    /* (G, pad Ph) W_hh packed, small */
-    /* When the products after the loop run in pieces, their operands packed (lstm.c's
-     * packed_tail_size): h_{t-1} (N, pad Ph), then W_ih (G, pad I), then x (N, pad I). */
-    REAL *tail_ops = tail_pieces(d) ? work + packed_w_hh_size(d, 1) : NULL;
-    REAL *w_ih_ops = tail_ops ? tail_ops + N * lstm_gemm_padded((size_t)Ph) : NULL;
-    REAL *x_ops = w_ih_ops ? w_ih_ops + (size_t)G * lstm_gemm_padded((size_t)I) : NULL;
-    REAL *h_prev = g->dw_hh ? tail_ops : NULL;
-    REAL *w_ih_p = dx ? w_ih_ops : NULL;
-    REAL *x_p = g->dw_ih ? x_ops : NULL;
-    REAL *dh_rows = work ? work + packed_w_hh_size(d, 1) : NULL; /* (N, P) dL/dh, P > 0 */
+    /* The workspace (lstm.c's lstm_backward_workspace_size), each part NULL when absent. */
+    REAL *w_hh_p = small ? work : NULL;      /* (G, pad Ph) W_hh packed, small */
+    REAL *rest = work ? work + packed_w_hh_size(d, 1) : NULL;
+    REAL *dh_rows = P > 0 ? rest : NULL;     /* (N, P) dL/dh, for dW_hr */
     REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
+    if (P > 0) rest += N * (size_t)P + (size_t)d->batch * H;
+    const size_t h_prev_size = packed_h_prev_size(d);
+    REAL *h_prev = h_prev_size && g->dw_hh ? rest : NULL; /* (N, pad Ph) h_{t-1} of every row */
+    REAL *w_ih_p = NULL, *x_p = NULL;        /* (G, pad I) W_ih and (N, pad I) x, packed */
+    if (packed_tail_inputs_size(d)) {
+        REAL *w_ih_ops = rest + h_prev_size;
+        w_ih_p = dx ? w_ih_ops : NULL;
+        x_p = g->dw_ih ? w_ih_ops + (size_t)G * lstm_gemm_padded((size_t)I) : NULL;
+    }
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
     FN(init_state)(dh0, dh_n, (size_t)d->batch * Ph);
     FN(init_state)(dc0, dc_n, (size_t)d->batch * H);
