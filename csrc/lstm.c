@@ -105,6 +105,15 @@ static int small_recurrence(const lstm_dims *d, int backward)
     return d->batch >= LSTM_SMALL_MIN_BATCH && step_macs(d) <= limit;
 }
 
+/* Batches under LSTM_SMALL_MIN_BATCH rows run their per-step products, and a projection's,
+ * as matrix-vector products on the core's kernels, one row at a time (lstm_gemm_kernel.h):
+ * BLAS's GEMM packed the whole W_hh for every one-row step, and at (100, 1, 128, 256) took
+ * 10x longer than NumPy's reference on a Zen 3 (OpenBLAS's Haswell kernels). */
+static int vector_recurrence(const lstm_dims *d)
+{
+    return d->batch < LSTM_SMALL_MIN_BATCH;
+}
+
 /* Whether a forward or backward may split over the core's own threads (lstm_impl.h): its
  * recurrence on the core's GEMM, no projection (its per-step GEMM is BLAS's) and at least two
  * 4-row blocks. Sizes only, so that the arithmetic never depends on the thread count. */

@@ -77,3 +77,39 @@ static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_
 #endif
     LSTM_CAT(FN(gemm), base)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
 }
+
+/* y (n) = W (n, k) x, or += when accumulate; W's rows ldw apart (lstm_gemm_kernel.h). */
+static void FN(small_matvec)(int n, int k, const REAL *W, size_t ldw, const REAL *x, REAL *y,
+                             int accumulate)
+{
+#if LSTM_GEMM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+        LSTM_CAT(FN(matvec), avx512)(n, k, W, ldw, x, y, accumulate);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        LSTM_CAT(FN(matvec), avx2)(n, k, W, ldw, x, y, accumulate);
+        return;
+    }
+#endif
+    LSTM_CAT(FN(matvec), base)(n, k, W, ldw, x, y, accumulate);
+}
+
+/* y (k) = x (n) W (n, k), or += when accumulate; W's rows ldw apart. */
+static void FN(small_vecmat)(int n, int k, const REAL *W, size_t ldw, const REAL *x, REAL *y,
+                             int accumulate)
+{
+#if LSTM_GEMM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+        LSTM_CAT(FN(vecmat), avx512)(n, k, W, ldw, x, y, accumulate);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        LSTM_CAT(FN(vecmat), avx2)(n, k, W, ldw, x, y, accumulate);
+        return;
+    }
+#endif
+    LSTM_CAT(FN(vecmat), base)(n, k, W, ldw, x, y, accumulate);
+}

@@ -367,6 +367,10 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
             ;
         else if (k->small)
             FN(small_gemm)(rows, G, Ph, h_prev, (size_t)ld_h, 1, k->w_hh_t, a, G, 1);
+        else if (vector_recurrence(d))
+            for (int r = 0; r < rows; r++)
+                FN(small_matvec)(G, Ph, k->w->w_hh, (size_t)Ph, h_prev + (size_t)r * ld_h,
+                                 a + (size_t)r * G, 1);
         else
             FN(gemm)(k->blas, 'N', 'T', rows, G, Ph, 1, h_prev, ld_h, k->w->w_hh, Ph, 1, a, G);
 
@@ -374,7 +378,11 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
         FN(gates_forward)(a, k->c_n + (size_t)lo * H, r_out, P > 0 ? H : ldy,
                           k->cells ? k->cells + (off_t + lo) * H : NULL, k->bias, rows, H);
         /* h = r W_hr^T */
-        if (P > 0)
+        if (P > 0 && vector_recurrence(d))
+            for (int r = 0; r < rows; r++)
+                FN(small_matvec)(P, H, k->w->w_hr, (size_t)H, r_out + (size_t)r * H,
+                                 y_t + (size_t)r * ldy, 0);
+        else if (P > 0)
             FN(gemm)(k->blas, 'N', 'T', rows, P, H, 1, r_out, H, k->w->w_hr, H, 0, y_t, ldy);
         /* h_n: every step's rows with variable lengths (a sequence may end at any step), the
          * last step's otherwise. */
@@ -654,7 +662,12 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
             /* h = r W_hr^T */
             REAL *dr = k->dr + (size_t)lo * H;
             memcpy(k->dh_rows + row0 * P, dh, (size_t)rows * P * sizeof(REAL));
-            FN(gemm)(k->blas, 'N', 'N', rows, H, P, 1, dh, P, k->w->w_hr, H, 0, dr, H);
+            if (vector_recurrence(d))
+                for (int r = 0; r < rows; r++)
+                    FN(small_vecmat)(P, H, k->w->w_hr, (size_t)H, dh + (size_t)r * P,
+                                     dr + (size_t)r * H, 0);
+            else
+                FN(gemm)(k->blas, 'N', 'N', rows, H, P, 1, dh, P, k->w->w_hr, H, 0, dr, H);
             d_r = dr;
         }
 
@@ -676,6 +689,10 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
         /* a = ... + h_{t-1} W_hh^T */
         if (k->small)
             FN(small_gemm)(rows, Ph, G, k->gates + row0 * G, G, 1, k->w_hh_p, dh, Ph, 0);
+        else if (vector_recurrence(d))
+            for (int r = 0; r < rows; r++)
+                FN(small_vecmat)(G, Ph, k->w->w_hh, (size_t)Ph, k->gates + (row0 + r) * G,
+                                 dh + (size_t)r * Ph, 0);
         else
             FN(gemm)(k->blas, 'N', 'N', rows, Ph, G, 1, k->gates + row0 * G, G, k->w->w_hh, Ph,
                      0, dh, Ph);
