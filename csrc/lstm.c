@@ -128,6 +128,14 @@ static int tail_pieces(const lstm_dims *d)
     return split_calls(d, 1) && step_macs(d) <= LSTM_TAIL_PIECES_STEP_MACS;
 }
 
+/* Whether a split backward's products after the loop run on BLAS (not in pieces on the core's
+ * GEMM): as fixed pieces on the core's threads when BLAS is single-threaded, else as one BLAS
+ * call each. */
+int lstm_backward_splits_blas(const lstm_dims *d)
+{
+    return lstm_check_dims(d) == LSTM_OK && split_calls(d, 1) && !tail_pieces(d);
+}
+
 /* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split forward. */
 static size_t packed_w_ih_size(const lstm_dims *d)
 {

@@ -73,6 +73,13 @@ typedef void lstm_dgemm_fn(char *transa, char *transb, int *m, int *n, int *k, d
 typedef struct lstm_blas {
     lstm_sgemm_fn *sgemm; /* needed by the *_f32 functions */
     lstm_dgemm_fn *dgemm; /* needed by the *_f64 functions */
+    /* Nonzero when every GEMM call runs in its calling thread (a sequential BLAS, or one set to
+     * 1 thread for the call): the backward may then run its products after the time loop as
+     * fixed pieces, several at once on the core's threads, where lstm_backward_splits_blas(d)
+     * says so. 0 (as {sgemm, dgemm} leaves it) calls BLAS from one thread at a time and
+     * leaves its threading to BLAS, whose threads then keep spinning on the cores the next
+     * call's time loop needs (OpenBLAS: up to 0.1 s). */
+    int single_threaded;
 } lstm_blas;
 
 typedef struct lstm_dims {
@@ -130,6 +137,10 @@ size_t lstm_cache_size(const lstm_dims *d);                    /* N*G + N*H */
 size_t lstm_forward_workspace_size(const lstm_dims *d, int training);
 size_t lstm_backward_workspace_size(const lstm_dims *d);
 int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the problem */
+/* Nonzero when a backward of these sizes runs its BLAS products in pieces on the core's
+ * threads given a single_threaded BLAS (see lstm_blas): a caller whose BLAS has threads of its
+ * own can limit them to 1 for such calls only. */
+int lstm_backward_splits_blas(const lstm_dims *d);
 
 /*
  * The core's own threads, process-wide: 1 (the default) runs every call in the calling

@@ -248,6 +248,21 @@ static void FN(init_state)(REAL *state, const REAL *init, size_t count)
 #define LSTM_PIECE_MACS ((int64_t)1 << 18)
 #endif
 
+/* BLAS products of a split backward (lstm_backward_splits_blas) run as this many pieces along
+ * their rows when BLAS is single-threaded: enough for the threads to share them evenly, few
+ * enough that BLAS's packing of the operand all pieces read stays small beside the product. */
+#ifndef LSTM_BLAS_PIECES
+#define LSTM_BLAS_PIECES 8
+#endif
+
+/* Rows a BLAS piece holds: rows / LSTM_BLAS_PIECES rounded up to a multiple of 8. */
+static inline int FN(blas_piece_rows)(int rows)
+{
+    int per = (rows + LSTM_BLAS_PIECES - 1) / LSTM_BLAS_PIECES;
+    per = (per + 7) / 8 * 8;
+    return per > 0 ? per : 1;
+}
+
 /* Rows a piece holds when a product of `rows` rows is cut into pieces of at most
  * LSTM_PIECE_MACS multiply-adds (a row costs per_row), in an even number of pieces so that
  * two threads share them evenly (5 pieces made one thread run 3). */
@@ -750,24 +765,31 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     else
         FN(backward_rows)(&k, 0, d->batch);
 
-    /* Everything left is a GEMM or a sum over all N rows at once. */
+    /* Everything left is a GEMM or a sum over all N rows at once: in pieces on the core's
+     * threads when they run on its GEMM (split) or on a single-threaded BLAS (blas_pieces),
+     * else one call each with BLAS's threads. */
     const int n = (int)N, split = tail_pieces(d);
+    const int blas_pieces = !split && blas->single_threaded && lstm_backward_splits_blas(d);
     if (h_prev) FN(pack_h_prev)(h_prev, y, ldy, h0, d);
     if (w_ih_p) FN(gemm_pack)(w_ih_p, w->w_ih, G, I, 0);
     if (x_p) FN(gemm_pack)(x_p, x, n, I, 0);
     FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, h_prev, w_ih_p, x_p, dx, ldy,
                               accumulate_dx,
-                              split ? FN(piece_rows)(G, (int64_t)Ph * n) : G,
-                              split ? FN(piece_rows)(n, (int64_t)I * G) : n,
-                              split ? FN(piece_rows)(G, (int64_t)I * n) : G,
+                              split ? FN(piece_rows)(G, (int64_t)Ph * n)
+                                    : blas_pieces ? FN(blas_piece_rows)(G) : G,
+                              split ? FN(piece_rows)(n, (int64_t)I * G)
+                                    : blas_pieces ? FN(blas_piece_rows)(n) : n,
+                              split ? FN(piece_rows)(G, (int64_t)I * n)
+                                    : blas_pieces ? FN(blas_piece_rows)(G) : G,
                               /* two column pieces of whole vectors when there are enough */
-                              split && G >= 32 ? (G / 2 + 15) / 16 * 16 : G, 0, 0, 0, 0};
+                              (split || blas_pieces) && G >= 32 ? (G / 2 + 15) / 16 * 16 : G,
+                              0, 0, 0, 0};
     tail.dw_hh_n = g->dw_hh ? (G + tail.dw_hh_rows - 1) / tail.dw_hh_rows : 0;
     tail.dx_n = dx ? (n + tail.dx_rows - 1) / tail.dx_rows : 0;
     tail.dw_ih_n = g->dw_ih ? (G + tail.dw_ih_rows - 1) / tail.dw_ih_rows : 0;
     tail.db_n = g->db_ih || g->db_hh ? (G + tail.db_cols - 1) / tail.db_cols : 0;
     const int tasks = tail.dw_hh_n + tail.dx_n + tail.dw_ih_n + tail.db_n;
-    if (split)
+    if (split || blas_pieces)
         lstm_parallel_for(tasks, FN(tail_task), &tail);
     else
         for (int task = 0; task < tasks; task++) FN(tail_task)(&tail, task);

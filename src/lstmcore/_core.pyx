@@ -21,6 +21,7 @@ cdef extern from "lstm.h" nogil:
     ctypedef struct lstm_blas:
         lstm_sgemm_fn *sgemm
         lstm_dgemm_fn *dgemm
+        int single_threaded
     ctypedef struct lstm_dims:
         int time_steps, batch, input_size, hidden_size, proj_size, reverse
         const int *batch_sizes
@@ -56,6 +57,7 @@ cdef extern from "lstm.h" nogil:
     size_t lstm_cache_size(const lstm_dims *d)
     size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     size_t lstm_backward_workspace_size(const lstm_dims *d)
+    int lstm_backward_splits_blas(const lstm_dims *d)
     int lstm_forward_f32(const lstm_blas *blas, float *y, int ldy, float *h_n, float *c_n,
                          float *cache, float *work, const float *x, const float *h0,
                          const float *c0, const lstm_weights_f32 *w, const lstm_dims *d)
@@ -81,6 +83,40 @@ ctypedef fused real:
 cdef lstm_blas _blas
 _blas.sgemm = <lstm_sgemm_fn *>sgemm
 _blas.dgemm = <lstm_dgemm_fn *>dgemm
+_blas.single_threaded = 0
+
+
+# SciPy's OpenBLAS at 1 thread while backward calls that split their BLAS products over the
+# core's threads run (lstm_backward_splits_blas; see _scipy_blas.py). Calls may overlap from
+# several Python threads: the first to start saves the count and sets 1, the last to finish
+# puts it back (both with the GIL held). False until looked up; None where SciPy's BLAS is not
+# its bundled OpenBLAS, and then BLAS keeps its threads and the core calls it one at a time.
+_scipy_blas = False
+cdef int _blas_limit_depth = 0
+cdef int _blas_saved_threads = 1
+
+
+cdef bint _limit_blas_threads() except -1:
+    global _scipy_blas, _blas_limit_depth, _blas_saved_threads
+    if _scipy_blas is False:
+        from ._scipy_blas import scipy_openblas_controller
+        _scipy_blas = scipy_openblas_controller()
+    if _scipy_blas is None:
+        return False
+    if _blas_limit_depth == 0:
+        _blas_saved_threads = _scipy_blas.get_num_threads()
+        if _blas_saved_threads != 1:
+            _scipy_blas.set_num_threads(1)
+    _blas_limit_depth += 1
+    return True
+
+
+cdef int _release_blas_threads() except -1:
+    global _blas_limit_depth
+    _blas_limit_depth -= 1
+    if _blas_limit_depth == 0 and _blas_saved_threads != 1:
+        _scipy_blas.set_num_threads(_blas_saved_threads)
+    return 0
 
 
 class CoreError(RuntimeError):
@@ -290,8 +326,13 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
     cdef lstm_weights_f64 w64
     cdef lstm_grads_f32 g32
     cdef lstm_grads_f64 g64
+    cdef lstm_blas blas = _blas
     cdef real *work = <real *>_workspace(lstm_backward_workspace_size(&d), sizeof(real))
+    cdef bint blas_limited = False
     try:
+        if lstm_backward_splits_blas(&d):
+            blas_limited = _limit_blas_threads()
+            blas.single_threaded = blas_limited
         if real is float:
             w32.w_ih = &w_ih[0, 0]
             w32.w_hh = &w_hh[0, 0]
@@ -304,7 +345,7 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
             g32.db_hh = NULL if db_hh is None else &db_hh[0]
             g32.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
             with nogil:
-                status = lstm_backward_f32(&_blas, dx_p, accumulate_dx, &dh0[0, 0],
+                status = lstm_backward_f32(&blas, dx_p, accumulate_dx, &dh0[0, 0],
                                            &dc0[0, 0], &g32, work, dy_p, lddy, dh_n_p, dc_n_p,
                                            &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
                                            &w32, &d)
@@ -320,12 +361,14 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
             g64.db_hh = NULL if db_hh is None else &db_hh[0]
             g64.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
             with nogil:
-                status = lstm_backward_f64(&_blas, dx_p, accumulate_dx, &dh0[0, 0],
+                status = lstm_backward_f64(&blas, dx_p, accumulate_dx, &dh0[0, 0],
                                            &dc0[0, 0], &g64, work, dy_p, lddy, dh_n_p, dc_n_p,
                                            &cache[0], &y[0, y_col], ldy, &x[0, 0], h0_p, c0_p,
                                            &w64, &d)
     finally:
         free(work)
+        if blas_limited:
+            _release_blas_threads()
     if status != 0:
         _raise_status(status)
 

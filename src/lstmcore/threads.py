@@ -4,12 +4,15 @@
   own GEMM, batch >= 8, no projection) a call splits its time loop by batch rows, one hand-off
   per call. Each row's arithmetic is the same whichever thread runs it, so results are bitwise
   the same for any count.
-- BLAS's threads (SciPy's OpenBLAS, through threadpoolctl) for the large GEMMs: the input
-  projection, the weight gradients, large per-step products and batch 1's. These results are
-  BLAS's, and may differ in the last bits from one thread count to another: OpenBLAS splits a
-  product's output among its threads, and with its Haswell kernels (AVX2 CPUs without
-  AVX-512) where a thread's share ends decides which kernel sums an element. On AVX-512 CPUs
-  they have been the same for every count.
+  A split backward whose products after the loop are too large for the core's GEMM runs them
+  on BLAS in fixed pieces on these threads, with SciPy's OpenBLAS at 1 thread for the call
+  (_scipy_blas.py): the same bits for any count too.
+- BLAS's threads (SciPy's OpenBLAS, through threadpoolctl) for the large GEMMs of calls that
+  do not split: steps of more than 2^23 multiply-adds, and batches under 4 rows. These
+  results are BLAS's, and may differ in the last bits from one thread count to another:
+  OpenBLAS splits a product's output among its threads, and with its Haswell kernels (AVX2
+  CPUs without AVX-512) where a thread's share ends decides which kernel sums an element. On
+  AVX-512 CPUs they have been the same for every count.
 
 ``set_num_threads(n)`` sets both. The core starts with as many threads as BLAS has when
 lstmcore is imported.
