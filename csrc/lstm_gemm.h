@@ -58,58 +58,45 @@ static void FN(gemm_pack)(REAL *restrict dst, const REAL *restrict W, int rows, 
 #undef GK_VBYTES
 #endif
 
+/* Calls the instruction set's instance of kernel (gemm, matvec or vecmat) that this CPU runs
+ * best: AVX-512, else AVX2 with FMA, else the baseline. Defined once for both dtypes: FN
+ * expands where it is used. */
+#ifndef LSTM_GEMM_DISPATCH
+#if LSTM_GEMM_X86
+#define LSTM_GEMM_DISPATCH(kernel, ...)                                                          \
+    do {                                                                                         \
+        __builtin_cpu_init();                                                                    \
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))                  \
+            LSTM_CAT(FN(kernel), avx512)(__VA_ARGS__);                                           \
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))                \
+            LSTM_CAT(FN(kernel), avx2)(__VA_ARGS__);                                             \
+        else                                                                                     \
+            LSTM_CAT(FN(kernel), base)(__VA_ARGS__);                                             \
+    } while (0)
+#else
+#define LSTM_GEMM_DISPATCH(kernel, ...) LSTM_CAT(FN(kernel), base)(__VA_ARGS__)
+#endif
+#endif
+
 /* C (m, n) = A (m, k) Bp (k, n), or += when accumulate; Bp packed by gemm_pack with ldb =
  * lstm_gemm_padded(n); A(i, p) = A[i * ars + p * acs]. */
 static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
                            const REAL *Bp, REAL *C, size_t ldc, int accumulate)
 {
-    const size_t ldb = lstm_gemm_padded((size_t)n);
-#if LSTM_GEMM_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-        LSTM_CAT(FN(gemm), avx512)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        LSTM_CAT(FN(gemm), avx2)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
-        return;
-    }
-#endif
-    LSTM_CAT(FN(gemm), base)(m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+    LSTM_GEMM_DISPATCH(gemm, m, n, k, A, ars, acs, Bp, lstm_gemm_padded((size_t)n), C, ldc,
+                       accumulate);
 }
 
 /* y (n) = W (n, k) x, or += when accumulate; W's rows ldw apart (lstm_gemm_kernel.h). */
 static void FN(small_matvec)(int n, int k, const REAL *W, size_t ldw, const REAL *x, REAL *y,
                              int accumulate)
 {
-#if LSTM_GEMM_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-        LSTM_CAT(FN(matvec), avx512)(n, k, W, ldw, x, y, accumulate);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        LSTM_CAT(FN(matvec), avx2)(n, k, W, ldw, x, y, accumulate);
-        return;
-    }
-#endif
-    LSTM_CAT(FN(matvec), base)(n, k, W, ldw, x, y, accumulate);
+    LSTM_GEMM_DISPATCH(matvec, n, k, W, ldw, x, y, accumulate);
 }
 
 /* y (k) = x (n) W (n, k), or += when accumulate; W's rows ldw apart. */
 static void FN(small_vecmat)(int n, int k, const REAL *W, size_t ldw, const REAL *x, REAL *y,
                              int accumulate)
 {
-#if LSTM_GEMM_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-        LSTM_CAT(FN(vecmat), avx512)(n, k, W, ldw, x, y, accumulate);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        LSTM_CAT(FN(vecmat), avx2)(n, k, W, ldw, x, y, accumulate);
-        return;
-    }
-#endif
-    LSTM_CAT(FN(vecmat), base)(n, k, W, ldw, x, y, accumulate);
+    LSTM_GEMM_DISPATCH(vecmat, n, k, W, ldw, x, y, accumulate);
 }

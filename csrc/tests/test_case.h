@@ -108,7 +108,7 @@ static void T_(run_case)(FILE *f, const case_header *h)
     const REAL *db_hh_ref = h->has_bias ? T_(load)(f, &p, "db_hh", G) : NULL;
     const REAL *dw_hr_ref = P ? T_(load)(f, &p, "dw_hr", (size_t)P * H) : NULL;
 
-    const lstm_blas blas = {sgemm_, dgemm_};
+    const lstm_blas blas = {sgemm_, dgemm_, 0};
     const WEIGHTS w = {w_ih, w_hh, b_ih, b_hh, w_hr};
     REAL *h_n = T_(buffer)(&p, (size_t)B * Ph, NAN), *c_n = T_(buffer)(&p, (size_t)B * H, NAN);
     int status;
@@ -292,7 +292,7 @@ static void T_(check_errors)(void)
     static const int bs_increasing[T] = {2, 1, 2}, bs_first[T] = {1, 1, 1},
                      bs_negative[T] = {2, -1, 0}, bs_too_big[T] = {2, 3, 1};
     const lstm_dims d = {T, B, I, H, P, 0, NULL};
-    const lstm_blas blas = {sgemm_, dgemm_};
+    const lstm_blas blas = {sgemm_, dgemm_, 0};
     lstm_blas other_dtype_only = blas;
     other_dtype_only.GEMM_FIELD = NULL;
     const WEIGHTS w = {T_(buffer)(&p, (size_t)G * I, 0.1), T_(buffer)(&p, (size_t)G * P, 0.1),

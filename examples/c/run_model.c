@@ -162,7 +162,7 @@ static void print_rows(const float *y, size_t steps, size_t width)
 static int run_layers(const model *m, float *y, float *buf, float *work, float *h, float *c,
                       const float *x, int T, int B)
 {
-    const lstm_blas blas = {sgemm_, NULL};
+    const lstm_blas blas = {sgemm_, NULL, 0};
     const int Ph = m->P ? m->P : m->H;
     int status = LSTM_OK;
     for (int k = 0; k < m->L && status == LSTM_OK; k++) {
