@@ -114,6 +114,37 @@ static int vector_recurrence(const lstm_dims *d)
     return d->batch < LSTM_SMALL_MIN_BATCH;
 }
 
+/* Batches under LSTM_SMALL_MIN_BATCH rows with full-length sequences and no projection run the
+ * forward's steps split by hidden units into this many chunks of at least LSTM_UNIT_CHUNK
+ * units (lstm_impl.h, forward_units), shared by the core's threads; 0 where the path is not
+ * taken (under two chunks' worth of units, a step is too short to share). The chunks depend
+ * on the sizes only, and each unit's arithmetic on nothing else. */
+#define LSTM_UNIT_CHUNK 64
+#define LSTM_UNIT_MAX_CHUNKS 8
+
+static int unit_chunks(const lstm_dims *d)
+{
+    if (!vector_recurrence(d) || d->proj_size > 0 || d->batch_sizes) return 0;
+    int chunks = d->hidden_size / LSTM_UNIT_CHUNK;
+    if (chunks > LSTM_UNIT_MAX_CHUNKS) chunks = LSTM_UNIT_MAX_CHUNKS;
+    return chunks >= 2 ? chunks : 0;
+}
+
+/* The first unit of chunk c of H units in `chunks` (H for c = chunks): whole gate blocks of 16
+ * units where they fit, so that only the last chunk's gate pass has a partial block. */
+static int unit_bound(int H, int chunks, int c)
+{
+    if (c >= chunks) return H;
+    return (int)((int64_t)H * c / chunks) / 16 * 16;
+}
+
+/* Whether a forward of these sizes runs BLAS products on the core's threads given a
+ * single_threaded BLAS: the input projection, by the unit chunks of a split step. */
+int lstm_forward_splits_blas(const lstm_dims *d)
+{
+    return lstm_check_dims(d) == LSTM_OK && unit_chunks(d) > 0;
+}
+
 /* Whether a forward or backward may split over the core's own threads (lstm_impl.h): its
  * recurrence on the core's GEMM, no projection (its per-step GEMM is BLAS's) and at least two
  * 4-row blocks. Sizes only, so that the arithmetic never depends on the thread count. */

@@ -76,7 +76,8 @@ typedef struct lstm_blas {
     /* Nonzero when every GEMM call runs in its calling thread (a sequential BLAS, or one set to
      * 1 thread for the call): the backward may then run its products after the time loop as
      * fixed pieces, several at once on the core's threads, where lstm_backward_splits_blas(d)
-     * says so. 0 (as {sgemm, dgemm} leaves it) calls BLAS from one thread at a time and
+     * says so, and a forward split by hidden units its input projection, a piece per chunk
+     * (lstm_forward_splits_blas). 0 (as {sgemm, dgemm} leaves it) calls BLAS from one thread at a time and
      * leaves its threading to BLAS, whose threads then keep spinning on the cores the next
      * call's time loop needs (OpenBLAS: up to 0.1 s). */
     int single_threaded;
@@ -141,14 +142,20 @@ int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the
  * threads given a single_threaded BLAS (see lstm_blas): a caller whose BLAS has threads of its
  * own can limit them to 1 for such calls only. */
 int lstm_backward_splits_blas(const lstm_dims *d);
+/* The same for a forward: nonzero when, given a single_threaded BLAS, it runs its input
+ * projection in pieces on the core's threads (batches under 4 rows, see below). */
+int lstm_forward_splits_blas(const lstm_dims *d);
 
 /*
  * The core's own threads, process-wide: 1 (the default) runs every call in the calling
  * thread. With n > 1, a call at small steps (those on the core's own GEMM, see the workspace
  * sizes above) with no projection and a batch of 8 or more splits its time loop by batch rows
  * over up to n threads, one hand-off per call, and its other products into fixed pieces shared
- * among them. The results are bitwise the same for any n: no row's arithmetic, nor any piece,
- * depends on which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and
+ * among them. A forward with a batch under 4 rows, full-length sequences, no projection and
+ * H >= 128 splits each step by hidden units instead: up to n threads each take their chunks of
+ * the units (and of W_hh's rows, which then stay in their core's cache) and meet at every
+ * step. The results are bitwise the same for any n: no row's or unit's arithmetic, nor any
+ * piece, depends on which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and
  * any n but 1 where the build has no threads). Lowering n stops the threads past it: setting 1
  * leaves none running. Calls that overlap in time share the pool: one uses it, the others run
  * in their own thread. BLAS's own threads are set in the BLAS library.

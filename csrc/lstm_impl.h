@@ -147,17 +147,19 @@ LSTM_INLINE void FN(copy_n)(REAL *restrict dst, const REAL *restrict src, int n)
  * and stored after them, so the overlapping units get the same values twice (same inputs, same
  * arithmetic) and every copy is a whole block (vector moves). Only H < LSTM_BLOCK pads. */
 
-/* Forward over the b rows of a step. a (b, G) pre-activations -> activated gates; c (b, H)
- * c_{t-1} -> c_t, also copied to c_save (b, H) unless NULL; out (b, ld_out) receives r. */
+/* Forward over the b rows of a step, for the n hidden units the pointers start at (n = H: all
+ * of them; fewer: a chunk of a split step). a (b, G) pre-activations -> activated gates, gate q
+ * of a unit H after gate q - 1; c (b, H) c_{t-1} -> c_t, also copied to c_save (b, H) unless
+ * NULL; out (b, ld_out) receives r; bias has its gates H apart. */
 static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
                                           REAL *restrict out, int ld_out, REAL *restrict c_save,
-                                          const REAL *restrict bias, int b, int H)
+                                          const REAL *restrict bias, int b, int H, int n_units)
 {
     const size_t G = 4 * (size_t)H;
-    const int full = H - H % LSTM_BLOCK, n = H - full;
-    const int overlap = n > 0 && H >= LSTM_BLOCK;
-    const int t0 = overlap ? H - LSTM_BLOCK : full; /* first unit of the last block */
-    const int tn = overlap ? LSTM_BLOCK : n;        /* its units that exist */
+    const int full = n_units - n_units % LSTM_BLOCK, n = n_units - full;
+    const int overlap = n > 0 && n_units >= LSTM_BLOCK;
+    const int t0 = overlap ? n_units - LSTM_BLOCK : full; /* first unit of the last block */
+    const int tn = overlap ? LSTM_BLOCK : n;              /* its units that exist */
     REAL ta[4 * LSTM_BLOCK] = {0}, tb[4 * LSTM_BLOCK] = {0};
     REAL tc[LSTM_BLOCK] = {0}, tout[LSTM_BLOCK];
     for (int q = 0; q < 4; q++) FN(copy_n)(tb + q * LSTM_BLOCK, bias + q * H + t0, tn);
@@ -175,7 +177,7 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
             FN(copy_n)(cr + t0, tc, tn);
             FN(copy_n)(outr + t0, tout, tn);
         }
-        if (c_save) FN(copy_n)(c_save + (size_t)r * H, cr, H);
+        if (c_save) FN(copy_n)(c_save + (size_t)r * H, cr, n_units);
     }
 }
 
@@ -391,7 +393,7 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
 
         REAL *r_out = P > 0 ? k->rows_r + (size_t)lo * H : y_t;
         FN(gates_forward)(a, k->c_n + (size_t)lo * H, r_out, P > 0 ? H : ldy,
-                          k->cells ? k->cells + (off_t + lo) * H : NULL, k->bias, rows, H);
+                          k->cells ? k->cells + (off_t + lo) * H : NULL, k->bias, rows, H, H);
         /* h = r W_hr^T */
         if (P > 0 && vector_recurrence(d))
             for (int r = 0; r < rows; r++)
@@ -415,6 +417,55 @@ static void FN(forward_part)(void *ctx, int part)
     FN(part_rows)(k->d, part, k->parts, k->d->reverse ? T - k->s1 : k->s0,
                   k->d->reverse ? T - k->s0 : k->s1, &lo, &hi);
     FN(forward_rows)(k, lo, hi);
+}
+
+/* A step split by hidden units (unit_chunks in lstm.c): chunk c of a step computes, for every
+ * row, the pre-activations of its units' four gates from the rows of W_hh that feed them,
+ * then their gates, c_t and h_t. The next step reads all of h_t, so the chunks of a step meet
+ * before the next (lstm_parallel_steps); in exchange each thread reads only its chunks' rows
+ * of W_hh, which then stay in its core's cache from step to step, where all of W_hh streamed
+ * from memory at every step (at (100, 1, 128, 256) float32, 1 MB). Each unit's arithmetic is
+ * that of forward_rows, in the same order, whichever thread runs it. */
+typedef struct {
+    const FN(forward_chunk) *k;
+    int chunks;
+    int project; /* each chunk projects its own columns at the first step */
+} FN(unit_job);
+
+static void FN(forward_units)(void *ctx, int step, int chunk)
+{
+    const FN(unit_job) *u = ctx;
+    const FN(forward_chunk) *k = u->k;
+    const lstm_dims *d = k->d;
+    const int T = d->time_steps, B = d->batch, H = d->hidden_size, G = 4 * H, ldy = k->ldy;
+    const int s = k->s0 + step, t = d->reverse ? T - 1 - s : s;
+    const int lo = unit_bound(H, u->chunks, chunk), n = unit_bound(H, u->chunks, chunk + 1) - lo;
+    const size_t off_t = (size_t)t * B; /* full-length sequences: step t's rows */
+    REAL *a = k->pre + (off_t - k->pre_row0) * (size_t)G;
+    REAL *y_t = k->y + off_t * (size_t)ldy;
+    if (step == 0 && u->project) {
+        /* x W_ih^T of the steps to come, for this chunk's gate columns: a single-threaded BLAS
+         * in this thread, which keeps BLAS's own threads asleep while the steps run (when they
+         * spun after a call for the whole chunk, they took the core the other chunks need). */
+        const int t_first = d->reverse ? T - k->s1 : k->s0, len = k->s1 - k->s0;
+        const size_t row0 = (size_t)t_first * B;
+        for (int q = 0; q < 4; q++)
+            FN(gemm)(k->blas, 'N', 'T', len * B, n, d->input_size, 1,
+                     k->x + row0 * (size_t)d->input_size, d->input_size,
+                     k->w->w_ih + ((size_t)q * H + lo) * d->input_size, d->input_size, 0,
+                     k->pre + (row0 - k->pre_row0) * (size_t)G + (size_t)q * H + lo, G);
+    }
+    const REAL *h_prev = s > 0 ? y_t + (d->reverse ? (ptrdiff_t)B : -(ptrdiff_t)B) * ldy : k->h_n;
+    const int ld_h = s > 0 ? ldy : H;
+    if (!(s == 0 && k->zero_start))
+        for (int r = 0; r < B; r++)
+            for (int q = 0; q < 4; q++)
+                FN(small_matvec)(n, H, k->w->w_hh + ((size_t)q * H + lo) * H, (size_t)H,
+                                 h_prev + (size_t)r * ld_h, a + (size_t)r * G + (size_t)q * H + lo, 1);
+    FN(gates_forward)(a + lo, k->c_n + lo, y_t + lo, ldy,
+                      k->cells ? k->cells + off_t * (size_t)H + lo : NULL, k->bias + lo, B, H, n);
+    /* h_n is written after the last step (lstm_forward): at step 0 it holds h0, which the
+     * other chunks may still be reading. */
 }
 
 int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c_n, REAL *cache,
@@ -459,18 +510,26 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const size_t lo = d->reverse ? off - rows : off;
         k.pre = training ? cache + lo * (size_t)G : chunk;
         k.pre_row0 = lo;
-        if (!split) /* a split call's parts project their own rows */
+        const int units = unit_chunks(d), units_project = units > 0 && blas->single_threaded;
+        if (!split && !units_project) /* split calls' parts project their own rows, columns */
             FN(gemm)(blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
                      k.pre, G);
 
         k.s0 = s;
         k.s1 = s + len;
         k.off0 = off;
-        if (k.parts > 1)
+        if (units > 0) {
+            FN(unit_job) u = {&k, units, units_project};
+            lstm_parallel_steps(len, u.chunks, FN(forward_units), &u);
+        } else if (k.parts > 1)
             lstm_parallel_for(k.parts, FN(forward_part), &k);
         else
             FN(forward_rows)(&k, 0, B);
         off = d->reverse ? lo : lo + rows;
+    }
+    if (unit_chunks(d) > 0) { /* h_n: the last step's rows, as forward_rows copies them */
+        const REAL *y_last = y + (size_t)(d->reverse ? 0 : T - 1) * B * (size_t)ldy;
+        for (int r = 0; r < B; r++) FN(copy_n)(h_n + (size_t)r * H, y_last + (size_t)r * ldy, H);
     }
     return LSTM_OK;
 }

@@ -29,6 +29,11 @@ void lstm_parallel_for(int parts, lstm_part_fn fn, void *ctx)
 {
     for (int p = 0; p < parts; p++) fn(ctx, p);
 }
+void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx)
+{
+    for (int s = 0; s < steps; s++)
+        for (int c = 0; c < chunks; c++) fn(ctx, s, c);
+}
 
 #else
 
@@ -212,6 +217,98 @@ void lstm_parallel_for(int parts, lstm_part_fn fn, void *ctx)
         if (polls % 1024 == 0) sched_yield();
     }
     pthread_mutex_unlock(&pool.busy);
+}
+
+/* The most chunks a step of lstm_parallel_steps may have. */
+#define MAX_STEP_CHUNKS 64
+
+/* Each thread's claims and counts on cache lines of their own: a thread touches its own
+ * chunks' claims and its own count at every step, and a line shared by both threads travelled
+ * between the cores several times a step. */
+typedef struct {
+    _Alignas(64) atomic_int step; /* the first step of this chunk that nobody has claimed */
+} chunk_claim;
+typedef struct {
+    _Alignas(64) atomic_llong items; /* (step, chunk) items this thread has finished */
+} part_count;
+
+typedef struct {
+    int steps, chunks, parts;
+    lstm_step_fn fn;
+    void *ctx;
+    chunk_claim claimed[MAX_STEP_CHUNKS];
+    part_count done[LSTM_MAX_THREADS];
+    atomic_int joined; /* threads that have started their share */
+} steps_job;
+
+/* Items finished over all threads: each count only grows, so the sum of the values read is
+ * at most the true total, and reaching n means that n items are finished. */
+static long long items_done(steps_job *job)
+{
+    long long total = 0;
+    for (int p = 0; p < job->parts; p++)
+        total += atomic_load_explicit(&job->done[p].items, memory_order_acquire);
+    return total;
+}
+
+static int claim_and_run(steps_job *job, int s, int c)
+{
+    int expected = s;
+    if (!atomic_compare_exchange_strong_explicit(&job->claimed[c].step, &expected, s + 1,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return 0;
+    job->fn(job->ctx, s, c);
+    return 1;
+}
+
+/* One thread's share of a stepped job. It runs its own chunks of a step, then waits for the
+ * others' chunks, taking over those still unclaimed once their owner seems to be away: at
+ * once while a thread of the job has not yet started (or never will: the pool was busy), else
+ * after STEAL_POLLS polls. The wait always ends: a thread that claims a chunk runs it without
+ * waiting on anything, and every chunk is claimed by someone, since the waiting thread claims
+ * what is left. No thread runs a chunk of step s + 1 before every chunk of step s is
+ * finished: the first to do so saw (s + 1) * chunks items finished, all of steps up to s. */
+#define STEAL_POLLS 512
+
+static void steps_part(void *arg, int part)
+{
+    steps_job *job = arg;
+    const int chunks = job->chunks;
+    const int own = (int)((long long)part * chunks / job->parts);
+    const int own_end = (int)((long long)(part + 1) * chunks / job->parts);
+    atomic_fetch_add_explicit(&job->joined, 1, memory_order_acq_rel);
+    for (int s = 0; s < job->steps; s++) {
+        int ran = 0;
+        for (int c = own; c < own_end; c++) ran += claim_and_run(job, s, c);
+        if (ran) atomic_fetch_add_explicit(&job->done[part].items, ran, memory_order_release);
+        const long long after = (long long)(s + 1) * chunks;
+        for (unsigned polls = 1; items_done(job) < after; polls++) {
+            if (polls >= STEAL_POLLS
+                || atomic_load_explicit(&job->joined, memory_order_relaxed) < job->parts)
+                for (int c = 0; c < chunks; c++)
+                    if ((c < own || c >= own_end) && claim_and_run(job, s, c))
+                        atomic_fetch_add_explicit(&job->done[part].items, 1, memory_order_release);
+            SPIN_PAUSE();
+            if (polls % 1024 == 0) sched_yield(); /* the thread we wait for lost its core */
+        }
+    }
+}
+
+void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx)
+{
+    if (chunks > MAX_STEP_CHUNKS) { /* not a size the core asks for: run it in order */
+        for (int s = 0; s < steps; s++)
+            for (int c = 0; c < chunks; c++) fn(ctx, s, c);
+        return;
+    }
+    steps_job job = {.steps = steps, .chunks = chunks, .fn = fn, .ctx = ctx};
+    const int threads = atomic_load(&pool.threads);
+    job.parts = threads < chunks ? threads : chunks;
+    if (job.parts < 1) job.parts = 1;
+    for (int c = 0; c < chunks; c++) atomic_init(&job.claimed[c].step, 0);
+    for (int p = 0; p < job.parts; p++) atomic_init(&job.done[p].items, 0);
+    atomic_init(&job.joined, 0);
+    lstm_parallel_for(job.parts, steps_part, &job);
 }
 
 #endif

@@ -14,4 +14,15 @@ typedef void (*lstm_part_fn)(void *ctx, int part);
  * - 1 workers, and returns when every part is done. Parts must be independent. */
 void lstm_parallel_for(int parts, lstm_part_fn fn, void *ctx);
 
+typedef void (*lstm_step_fn)(void *ctx, int step, int chunk);
+
+/* Runs fn(ctx, s, c) for every step s in [0, steps) and chunk c in [0, chunks), every chunk of
+ * a step after every chunk of the step before, on the calling thread and up to chunks - 1
+ * workers. Chunks of one step must be independent. Each thread takes its own chunks of a step
+ * first (thread p of n owns chunks [p * chunks / n, (p + 1) * chunks / n)), so that a chunk's
+ * data stays in one core's cache from step to step, and then any chunk still unclaimed: a
+ * thread that is late, or never starts, leaves its chunks to the others instead of stalling
+ * them. */
+void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx);
+
 #endif /* LSTMCORE_LSTM_THREADS_H */

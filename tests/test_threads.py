@@ -68,6 +68,41 @@ def test_results_do_not_depend_on_the_thread_count(rng, dtype, shape, varlen):
                 assert float(np.abs(one - other).max()) / scale <= TOLERANCE[dtype]
 
 
+# Batches under 4 rows with H >= 128 split each forward step by hidden units (unit_chunks in
+# csrc/lstm.c), each chunk projecting its own input columns on SciPy's OpenBLAS set to 1
+# thread: the forward gives the same bits for any count (their backward stays on BLAS's
+# threads, held to tolerances above). (1, 1, 3, 128) with an initial state has one step, at
+# which the chunks read h0 while others finish theirs: h_n is only written after the loop.
+# Each count runs a few times, to give an ordering bug a chance to show.
+UNIT_SPLIT = [(8, 1, 64, 256), (1, 1, 3, 128), (5, 3, 16, 200)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", UNIT_SPLIT, ids=str)
+def test_a_forward_split_by_hidden_units_does_not_depend_on_the_thread_count(rng, dtype, shape):
+    from lstmcore import reference
+    from lstmcore._scipy_blas import scipy_openblas_controller
+
+    assert scipy_openblas_controller() is not None, "SciPy's wheels bundle OpenBLAS"
+    T, B, I, H = shape
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0, c0 = (rng.standard_normal((2, B, H)).astype(dtype) for _ in range(2))
+    model = lstmcore.LSTM(I, H, bidirectional=True, dtype=dtype, seed=1)
+    first = None
+    for n in (1, 2, 3):
+        with lstmcore.num_threads(n):
+            for _ in range(10):
+                y, (h_n, c_n) = model(x, (h0, c0))
+                y_train, (h_train, c_train), _ = model.forward(x, (h0, c0))
+                got = [a.copy() for a in (y, h_n, c_n, y_train, h_train, c_train)]
+                first = got if first is None else first
+                for expected, result in zip(first, got):
+                    np.testing.assert_array_equal(expected, result)
+    want = reference.forward(model.state_dict(), x, h0, c0, bidirectional=True)[:3]
+    for result, ref in zip(first[:3], want):
+        assert float(np.abs(result - ref).max()) <= TOLERANCE[dtype] * float(np.abs(ref).max())
+
+
 def test_set_num_threads_sets_the_core_and_blas():
     from threadpoolctl import threadpool_info
 

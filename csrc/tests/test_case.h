@@ -108,7 +108,10 @@ static void T_(run_case)(FILE *f, const case_header *h)
     const REAL *db_hh_ref = h->has_bias ? T_(load)(f, &p, "db_hh", G) : NULL;
     const REAL *dw_hr_ref = P ? T_(load)(f, &p, "dw_hr", (size_t)P * H) : NULL;
 
-    const lstm_blas blas = {sgemm_, dgemm_, 0};
+    /* The naive BLAS runs in its calling thread: with the core's threads on, say so, so that
+     * the calls that split their BLAS products over those threads do (the input projection
+     * of a forward split by hidden units, the backward's products in pieces). */
+    const lstm_blas blas = {sgemm_, dgemm_, lstm_get_num_threads() > 1};
     const WEIGHTS w = {w_ih, w_hh, b_ih, b_hh, w_hr};
     REAL *h_n = T_(buffer)(&p, (size_t)B * Ph, NAN), *c_n = T_(buffer)(&p, (size_t)B * H, NAN);
     int status;

@@ -58,6 +58,7 @@ cdef extern from "lstm.h" nogil:
     size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     size_t lstm_backward_workspace_size(const lstm_dims *d)
     int lstm_backward_splits_blas(const lstm_dims *d)
+    int lstm_forward_splits_blas(const lstm_dims *d)
     int lstm_forward_f32(const lstm_blas *blas, float *y, int ldy, float *h_n, float *c_n,
                          float *cache, float *work, const float *x, const float *h0,
                          const float *c0, const lstm_weights_f32 *w, const lstm_dims *d)
@@ -240,7 +241,12 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
     cdef lstm_weights_f64 w64
     cdef real *work = <real *>_workspace(lstm_forward_workspace_size(&d, training),
                                          sizeof(real))
+    cdef lstm_blas blas = _blas
+    cdef bint blas_limited = False
     try:
+        if lstm_forward_splits_blas(&d):
+            blas_limited = _limit_blas_threads()
+            blas.single_threaded = blas_limited
         if real is float:
             w32.w_ih = &w_ih[0, 0]
             w32.w_hh = &w_hh[0, 0]
@@ -248,7 +254,7 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
             w32.b_hh = NULL if b_hh is None else &b_hh[0]
             w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
             with nogil:
-                status = lstm_forward_f32(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
+                status = lstm_forward_f32(&blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
                                           work, &x[0, 0], h0_p, c0_p, &w32, &d)
         else:
             w64.w_ih = &w_ih[0, 0]
@@ -257,10 +263,12 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
             w64.b_hh = NULL if b_hh is None else &b_hh[0]
             w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
             with nogil:
-                status = lstm_forward_f64(&_blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
+                status = lstm_forward_f64(&blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
                                           work, &x[0, 0], h0_p, c0_p, &w64, &d)
     finally:
         free(work)
+        if blas_limited:
+            _release_blas_threads()
     if status != 0:
         _raise_status(status)
     return cache
