@@ -9,6 +9,7 @@
 #define LSTM_GEMM_MACROS
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(LSTM_NO_TARGET_CLONES)
 #define LSTM_GEMM_X86 1
+#include <immintrin.h> /* the lane sums of the AVX2 and AVX-512 kernels */
 #else
 #define LSTM_GEMM_X86 0
 #endif
