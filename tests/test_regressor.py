@@ -1,4 +1,7 @@
 """LSTMRegressor: scikit-learn's fit/predict/score conventions over the sequence model."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -122,6 +125,47 @@ def test_clone_with_scikit_learn():
     base = pytest.importorskip("sklearn.base")
     model = LSTMRegressor(hidden_size=8, seed=3)
     assert base.clone(model).get_params() == model.get_params()
+
+
+def test_clone_of_a_fitted_model_is_unfitted_with_the_same_params(rng):
+    base = pytest.importorskip("sklearn.base")
+    validation = pytest.importorskip("sklearn.utils.validation")
+    def make_sgd(params):
+        return optim.SGD(params, lr=0.5)
+
+    model = LSTMRegressor(hidden_size=3, steps=2, optimizer=make_sgd, dtype=np.float64, seed=3)
+    model.fit(rng.standard_normal((6, 2, 1)), np.ones(6))
+    copy = base.clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert copy.optimizer is make_sgd and copy.dtype is np.float64
+    validation.check_is_fitted(model)
+    with pytest.raises(validation.NotFittedError):
+        validation.check_is_fitted(copy)
+
+
+def test_scikit_learn_sees_a_regressor():
+    base = pytest.importorskip("sklearn.base")
+    model = LSTMRegressor()
+    assert base.is_regressor(model) and not base.is_classifier(model)
+
+
+@pytest.mark.parametrize("targets", [1, 2], ids=["y (N,)", "y (N, 2)"])
+def test_cross_val_score_scores_each_fold_as_fit_and_score_do(rng, targets):
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    X = rng.standard_normal((24, 4, 2))
+    y = X.mean(axis=1) if targets == 2 else X.mean(axis=(1, 2))
+    model = LSTMRegressor(hidden_size=4, steps=20, batch_size=8, seed=0)
+    scores = model_selection.cross_val_score(model, X, y, cv=3, error_score="raise")
+    expected = [LSTMRegressor(**model.get_params()).fit(X[train], y[train]).score(X[test], y[test])
+                for train, test in model_selection.KFold(3).split(X)]
+    np.testing.assert_array_equal(scores, expected)
+    assert not hasattr(model, "model_")
+
+
+def test_importing_lstmcore_imports_no_scikit_learn():
+    code = "import sys, lstmcore; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_predict_before_fit_is_refused():

@@ -2,7 +2,8 @@
 
 It follows scikit-learn's estimator conventions without depending on it: ``__init__`` only
 stores its arguments, ``get_params``/``set_params`` expose them (so ``sklearn.base.clone`` and
-grid searches work), and what ``fit`` learns ends in an underscore.
+grid searches work), ``__sklearn_tags__`` declares it a regressor of 3-D X, and what ``fit``
+learns ends in an underscore (which is how ``check_is_fitted`` tells a fitted one).
 """
 import inspect
 
@@ -69,6 +70,19 @@ class LSTMRegressor:
                                  f"parameters are {valid}")
             setattr(self, name, value)
         return self
+
+    def __sklearn_tags__(self):
+        """What scikit-learn (1.6 and later) reads through ``sklearn.utils.get_tags``."""
+        # cross_val_score, GridSearchCV, is_regressor and check_is_fitted all call get_tags, which
+        # has no defaults for an estimator that does not derive from BaseEstimator: without this
+        # method they raise AttributeError. scikit-learn is imported here, not at the top, as
+        # only scikit-learn calls this method and lstmcore does not depend on it.
+        from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
+
+        return Tags(estimator_type="regressor",
+                    target_tags=TargetTags(required=True, multi_output=True),
+                    regressor_tags=RegressorTags(),
+                    input_tags=InputTags(two_d_array=False, three_d_array=True))
 
     def __repr__(self):
         changed = {k: v for k, v in self.get_params().items()
