@@ -167,8 +167,11 @@ def test_load_state_dict_names_missing_unexpected_and_misshaped_keys():
 
 
 @pytest.mark.parametrize("bias, error", [(None, KeyError), (np.zeros(3), ValueError),
-                                         (np.zeros(2, complex), TypeError)],
-                         ids=["missing", "misshapen", "complex"])
+                                         (np.zeros(2, complex), TypeError),
+                                         (np.ones(2, bool), TypeError),
+                                         (np.ones(2, int), TypeError),
+                                         (np.zeros(2, object), TypeError)],
+                         ids=["missing", "misshapen", "complex", "bool", "int", "object"])
 def test_bad_state_dict_loads_nothing(bias, error):
     layer = Linear(3, 2, seed=0)
     before = layer.state_dict()
@@ -200,3 +203,23 @@ def test_bad_inputs_are_refused_with_the_expected_shape():
     y, cache = layer.forward(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"dy.*\(4, 2\)"):
         layer.backward(np.zeros((2, 4)), cache)
+
+
+# Values NumPy would convert to floats while losing something: an imaginary part, a mask's
+# meaning, text; objects may hold anything. (As tests/test_bad_input.py's NOT_REAL.)
+NOT_REAL = {"complex": lambda a: a + 1j, "object": lambda a: a.astype(object),
+            "bool": lambda a: a > 0, "str": lambda a: a.astype(str),
+            "ragged": lambda a: [list(row) for row in a[:-1]] + [list(a[-1][:-1])]}
+
+
+@pytest.mark.parametrize("spoil", NOT_REAL.values(), ids=NOT_REAL)
+@pytest.mark.parametrize("argument", ["x", "dy"])
+def test_inputs_that_are_not_real_numbers_are_refused_by_name(rng, argument, spoil):
+    layer = Linear(3, 2, seed=0)
+    x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    with pytest.raises(TypeError, match=f"{argument} must"):
+        if argument == "x":
+            layer.forward(spoil(x))
+        else:
+            layer.backward(spoil(dy), layer.forward(x)[1])
+    assert not layer.grads["weight"].any()

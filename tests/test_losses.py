@@ -107,6 +107,12 @@ def test_mse_loss_converts_target_to_the_prediction_dtype(rng):
     (np.zeros(0), np.zeros(0), ValueError, "pred"),
     (np.array(["a"]), np.zeros(1), TypeError, "pred"),
     (np.zeros(1), np.array(["a"]), TypeError, "target"),
+    (np.ones(2, bool), np.zeros(2), TypeError, "pred must hold real numbers"),
+    (np.zeros(2), np.ones(2, bool), TypeError, "target must hold real numbers"),
+    (np.zeros(2, complex), np.zeros(2), TypeError, "pred must hold real numbers"),
+    (np.zeros(2), np.zeros(2, object), TypeError, "target must hold real numbers"),
+    ([[1.0], [1.0, 2.0]], np.zeros(3), TypeError, "pred must be an array"),
+    (np.zeros(2), [[1.0], [1.0, 2.0]], TypeError, "target must be an array"),
 ])
 def test_mse_loss_refuses_bad_arguments_by_name(pred, target, error, match):
     with pytest.raises(error, match=match):
@@ -119,7 +125,18 @@ def test_mse_loss_refuses_bad_arguments_by_name(pred, target, error, match):
     (np.zeros((2, 3)), np.zeros(2), TypeError, "target.*integer"),
     (np.zeros((2, 3)), np.array([0, 3]), ValueError, r"target.*\[0, 3\)"),
     (np.zeros((2, 3)), np.array([-1, 0]), ValueError, "target"),
+    (np.ones((2, 3), bool), np.array([0, 1]), TypeError, "logits must hold real numbers"),
+    (np.zeros((2, 3), complex), np.array([0, 1]), TypeError, "logits must hold real numbers"),
+    (np.zeros((2, 3)), np.array([True, False]), TypeError, "target.*integer"),
+    (np.zeros((2, 3)), [[0], [1, 2]], TypeError, "target must be an array of integers"),
 ])
 def test_cross_entropy_refuses_bad_arguments_by_name(logits, target, error, match):
     with pytest.raises(error, match=match):
         cross_entropy(logits, target)
+
+
+def test_integer_predictions_are_read_as_float64():
+    loss, dpred = mse_loss(np.array([1, 2]), np.array([0.0, 0.0]))
+    assert dpred.dtype == np.float64 and loss == 2.5
+    loss, dlogits = cross_entropy(np.array([[0, 0]]), np.array([1]))
+    assert dlogits.dtype == np.float64 and np.isclose(loss, np.log(2))

@@ -73,6 +73,61 @@ def test_state_dict_restores_the_stream():
     assert second.step == 7
 
 
+def stream_state(trainer):
+    state = trainer.state_dict()
+    order = None if state["order"] is None else state["order"].tolist()
+    return state["step"], state["rng"], order, state["pos"]
+
+
+# label: (make(good state, trainer), error, match): the ways a trainer's state can be wrong
+BROKEN_STATES = {
+    "not-a-mapping": (lambda good, t: list(good.values()), TypeError, "state must be a mapping"),
+    "None": (lambda good, t: None, TypeError, "state must be a mapping"),
+    "missing": (lambda good, t: {k: v for k, v in good.items() if k != "pos"}, KeyError,
+                r"missing \['pos'\]"),
+    "unexpected": (lambda good, t: good | {"lr": 0.1}, KeyError, r"unexpected \['lr'\]"),
+    "optimizers": (lambda good, t: t.optimizer.state_dict(), KeyError, "missing.*'rng'"),
+    "models": (lambda good, t: t.model.state_dict(), KeyError, "missing.*'step'"),
+    "step-str": (lambda good, t: good | {"step": "3"}, TypeError, r"state\['step'\]"),
+    "step-float": (lambda good, t: good | {"step": 3.0}, TypeError, r"state\['step'\]"),
+    "step-negative": (lambda good, t: good | {"step": -1}, ValueError,
+                      r"state\['step'\] must be >= 0"),
+    "rng-not-a-dict": (lambda good, t: good | {"rng": 7}, TypeError,
+                       r"state\['rng'\] must be a dict"),
+    "rng-other-generator": (lambda good, t: good | {"rng": np.random.MT19937(0).state},
+                            ValueError, r"state\['rng'\].*PCG64"),
+    "rng-incomplete": (lambda good, t: good | {"rng": {"bit_generator": "PCG64"}}, ValueError,
+                       r"state\['rng'\]"),
+    "order-2D": (lambda good, t: good | {"order": good["order"].reshape(2, -1)}, ValueError,
+                 r"state\['order'\] must be a permutation"),
+    "order-repeats": (lambda good, t: good | {"order": np.zeros(N, int)}, ValueError,
+                      r"state\['order'\] must be a permutation"),
+    "order-floats": (lambda good, t: good | {"order": good["order"] + 0.0}, TypeError,
+                     r"state\['order'\] must hold integers"),
+    "order-str": (lambda good, t: good | {"order": "0123"}, TypeError, r"state\['order'\]"),
+    "pos-past-order": (lambda good, t: good | {"pos": N + 1}, ValueError,
+                       rf"state\['pos'\] must lie in \[0, {N}\]"),
+    "pos-without-order": (lambda good, t: good | {"order": None, "pos": 3}, ValueError,
+                          r"state\['pos'\] must lie in \[0, 0\]"),
+    "pos-negative": (lambda good, t: good | {"pos": -1}, ValueError,
+                     r"state\['pos'\] must be >= 0"),
+}
+
+
+@pytest.mark.parametrize("label", BROKEN_STATES)
+def test_bad_state_dict_is_refused_and_loads_nothing(label):
+    """Every entry is checked before any is set: no half-loaded trainer."""
+    make, error, match = BROKEN_STATES[label]
+    source = make_trainer(seed=5)
+    source.fit(*indexed_data(), steps=3)
+    trainer = make_trainer(seed=0)
+    trainer.fit(*indexed_data(), steps=1)
+    before = stream_state(trainer)
+    with pytest.raises(error, match=match):
+        trainer.load_state_dict(make(source.state_dict(), source))
+    assert stream_state(trainer) == before, f"{label}: the trainer was changed"
+
+
 def test_stream_wider_than_the_data_set_cycles_through_it():
     trainer = make_trainer(batch_size=25)
     seen = record_batches(trainer)
@@ -104,6 +159,44 @@ def test_validation_runs_after_each_epoch(rng):
     X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
     history = make_trainer(batch_size=4).fit(X, y, epochs=3, validation=(X, y))
     assert history.val_step == [3, 6, 9]
+
+
+@pytest.mark.parametrize("output", ["last", "all"])
+def test_validation_evaluates_with_its_lengths(rng, output):
+    X = rng.standard_normal((N, T, I))
+    y = rng.standard_normal((N, T, 1) if output == "all" else (N, 1))
+    lengths = np.arange(N) % T + 1
+    trainer = make_trainer(output=output)
+    history = trainer.fit(X, y, steps=4, log_every=2, lengths=lengths,
+                          validation=(X[:5], y[:5], lengths[:5]))
+    assert history.val_step == [2, 4]
+    assert history.val_loss[-1] == trainer.evaluate(X[:5], y[:5], lengths[:5])
+    assert history.val_loss[-1] != trainer.evaluate(X[:5], y[:5])
+
+
+def test_validation_triple_with_no_lengths_is_the_pair(rng):
+    X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
+    runs = [make_trainer().fit(X, y, steps=2, validation=v).val_loss
+            for v in ((X[:5], y[:5]), [X[:5], y[:5], None])]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("lengths_val, error, match", [
+    (np.full(4, T), ValueError, r"validation\[2\] must have shape \(5,\), one per sample of "
+                                r"validation\[0\]"),
+    (np.full(5, T + 1), ValueError, rf"validation\[2\] must lie in \[1, T={T}\]"),
+    (np.zeros(5, int), ValueError, r"validation\[2\] must lie in"),
+    (np.full(5, 2.0), TypeError, r"validation\[2\] must be integers"),
+    (np.ones(5, bool), TypeError, r"validation\[2\] must be integers"),
+    ([[1, 2], [3]], TypeError, r"validation\[2\] must be an array of integers"),
+], ids=["short", "past-T", "zero", "float", "bool", "ragged"])
+def test_bad_validation_lengths_are_refused_by_name_before_training(rng, lengths_val, error,
+                                                                    match):
+    X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
+    trainer = make_trainer()
+    with pytest.raises(error, match=match):
+        trainer.fit(X, y, steps=2, validation=(X[:5], y[:5], lengths_val))
+    assert trainer.step == 0
 
 
 class DriftingOptimizer:
@@ -249,14 +342,16 @@ def test_bad_trainer_arguments_are_refused_by_name(kwargs, match):
         Trainer(model, SGD(model.parameters()), **kwargs)
 
 
-NOT_PAIRS = {"array": lambda X, y: X, "one": lambda X, y: (X,), "three": lambda X, y: (X, y, y),
-             "dict": lambda X, y: {"X": X, "y": y}, "str": lambda X, y: "val"}
+NOT_PAIRS = {"array": lambda X, y: X, "one": lambda X, y: (X,),
+             "four": lambda X, y: (X, y, None, None), "dict": lambda X, y: {"X": X, "y": y},
+             "str": lambda X, y: "val"}
 
 
 @pytest.mark.parametrize("make", NOT_PAIRS.values(), ids=NOT_PAIRS)
-def test_validation_that_is_not_a_pair_is_a_type_error(rng, make):
+def test_validation_that_is_not_a_pair_or_triple_is_a_type_error(rng, make):
     X, y = rng.standard_normal((N, T, I)), rng.standard_normal((N, 1))
-    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\)"):
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\) or a "
+                                        r"triple \(X_val, y_val, lengths_val\)"):
         make_trainer().fit(X, y, steps=1, validation=make(X, y))
 
 

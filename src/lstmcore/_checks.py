@@ -55,6 +55,12 @@ def real_array(name, value):
     return _array_of(name, value, "fiu", "real numbers", "real numbers (floats or integers)")
 
 
+def integer_array(name, value):
+    """``value`` as an array of integers (indices, counts); booleans, floats, complex numbers,
+    strings and objects are refused with a TypeError."""
+    return _array_of(name, value, "iu", "integers", "integers")
+
+
 def check_int(name, value, minimum=None, maximum=None):
     """A Python or NumPy integer (not a bool) in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

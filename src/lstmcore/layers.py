@@ -7,16 +7,10 @@ PyTorch's names and layouts, so ``torch.nn.Linear(...).state_dict()`` loads as i
 """
 import numpy as np
 
+from ._checks import float_array, real_array
+
 _DTYPES = (np.float32, np.float64)
 _INITS = ("pytorch", "xavier")
-
-
-def _float_array(value, name, dtype):
-    """``value`` as an array of ``dtype``, or a TypeError naming ``name``."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
-    return np.ascontiguousarray(array, dtype=dtype)
 
 
 class Linear:
@@ -76,16 +70,17 @@ class Linear:
         """Apply the layer and keep what backward needs.
 
         Args:
-            x: (..., I) array; other real dtypes are converted to the layer's dtype.
+            x: (..., I) array of floats or integers, converted to the layer's dtype (booleans,
+                complex numbers, strings and objects are refused with a TypeError).
 
         Returns:
             y: (..., O) array.
             cache: opaque object to pass to :meth:`backward`.
         """
-        x = _float_array(x, "x", self.dtype)
+        x = real_array("x", x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., {self.in_features}), got {x.shape}")
-        return self._forward(x)
+        return self._forward(np.ascontiguousarray(x, dtype=self.dtype))
 
     def _forward(self, x):
         """:meth:`forward` of an x known to be contiguous, of the layer's dtype and shape
@@ -104,17 +99,18 @@ class Linear:
         """Add the parameter gradients into ``grads`` and return the input gradient.
 
         Args:
-            dy: (..., O) gradient of the loss with respect to y, same leading shape as x.
+            dy: (..., O) gradient of the loss with respect to y, same leading shape as x;
+                floats or integers, as x.
             cache: the cache returned by :meth:`forward`.
 
         Returns:
             dx: (..., I) gradient of the loss with respect to x.
         """
         lead = cache[1]
-        dy = _float_array(dy, "dy", self.dtype)
+        dy = real_array("dy", dy)
         if dy.shape != lead + (self.out_features,):
             raise ValueError(f"dy must have shape {lead + (self.out_features,)}, got {dy.shape}")
-        return self._backward(dy, cache)
+        return self._backward(np.ascontiguousarray(dy, dtype=self.dtype), cache)
 
     def _backward(self, dy, cache):
         """:meth:`backward` of a dy known to be contiguous, of the layer's dtype and y's shape:
@@ -146,8 +142,9 @@ class Linear:
     def load_state_dict(self, state):
         """Copy ``state`` into the live parameter arrays (optimizers keep references to them).
 
-        Raises KeyError for a missing or unexpected key and ValueError for a wrong shape; every
-        entry is checked before any is written, so a refused state changes nothing.
+        Raises KeyError for a missing or unexpected key, ValueError for a wrong shape and
+        TypeError for an array that does not hold floats, as the LSTM's load_state_dict does;
+        every entry is checked before any is written, so a refused state changes nothing.
         """
         params = self.parameters()
         unexpected = sorted(set(state) - set(params))
@@ -157,7 +154,7 @@ class Linear:
         for name, p in params.items():
             if name not in state:
                 raise KeyError(f"state is missing {name!r}")
-            values[name] = _float_array(state[name], f"state[{name!r}]", self.dtype)
+            values[name] = float_array(f"state[{name!r}]", state[name])
             if values[name].shape != p.shape:
                 raise ValueError(f"state[{name!r}] must have shape {p.shape}, "
                                  f"got {values[name].shape}")

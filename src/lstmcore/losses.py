@@ -6,12 +6,13 @@ loss with respect to the prediction, in the prediction's dtype, ready for a laye
 """
 import numpy as np
 
+from ._checks import integer_array, real_array
+
 
 def _prediction(value, name):
-    """``value`` as a float32/float64 array (other real dtypes become float64)."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    """``value`` as a float32/float64 array (integers and float16 become float64; booleans,
+    complex numbers, strings and objects are refused with a TypeError)."""
+    array = real_array(name, value)
     if array.dtype not in (np.float32, np.float64):
         array = array.astype(np.float64)
     if array.size == 0:
@@ -23,17 +24,15 @@ def mse_loss(pred, target):
     """Mean squared error, as ``torch.nn.functional.mse_loss(pred, target)``.
 
     Args:
-        pred: (...) float array.
-        target: array of the same shape, converted to pred's dtype.
+        pred: (...) array of floats (integers are read as float64).
+        target: array of floats or integers of the same shape, converted to pred's dtype.
 
     Returns:
         loss: mean((pred - target)**2) as a float.
         dpred: (...) gradient with respect to pred, in pred's dtype.
     """
     pred = _prediction(pred, "pred")
-    target = np.asarray(target)
-    if target.dtype.kind not in "biuf":
-        raise TypeError(f"target must be a real numeric array, got dtype {target.dtype}")
+    target = real_array("target", target)
     if target.shape != pred.shape:
         raise ValueError(f"target must have the shape of pred {pred.shape}, got {target.shape}")
     diff = pred - target.astype(pred.dtype, copy=False)
@@ -49,7 +48,7 @@ def cross_entropy(logits, target):
     """Softmax cross-entropy over class indices, as ``torch.nn.functional.cross_entropy``.
 
     Args:
-        logits: (N, C) float array of unnormalised scores.
+        logits: (N, C) array of unnormalised scores, floats (integers are read as float64).
         target: (N,) integer class indices in [0, C).
 
     Returns:
@@ -60,9 +59,7 @@ def cross_entropy(logits, target):
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (N, C), got {logits.shape}")
     n, c = logits.shape
-    target = np.asarray(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    target = integer_array("target", target)
     if target.shape != (n,):
         raise ValueError(f"target must have shape ({n},), got {target.shape}")
     if target.min() < 0 or target.max() >= c:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import real_array
+from ._checks import check_int, integer_array, real_array
 from .losses import cross_entropy, mse_loss
 from .model import SequenceModel
 
@@ -44,6 +44,7 @@ class EarlyStopping:
 # The losses by name; their dpred needs no checks before the model's backward.
 _LOSSES = {"mse": mse_loss, "cross_entropy": cross_entropy}
 _OWN_LOSSES = tuple(_LOSSES.values())
+_STATE_KEYS = {"step", "rng", "order", "pos"}  # Trainer.state_dict()'s
 
 
 def _resolve_loss(loss):
@@ -70,13 +71,42 @@ def _as_samples(X, dtype, name):
     return X.astype(dtype, copy=False)
 
 
-def _validation_pair(validation):
-    """``validation`` checked to be an (X_val, y_val) pair."""
-    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+def _validation_pair(validation, lengths=False):
+    """``validation`` checked to be an (X_val, y_val) pair or, with ``lengths``, also an
+    (X_val, y_val, lengths_val) triple."""
+    sizes = (2, 3) if lengths else (2,)
+    if not isinstance(validation, (tuple, list)) or len(validation) not in sizes:
         got = (f"a {type(validation).__name__} of {len(validation)}"
                if isinstance(validation, (tuple, list)) else type(validation).__name__)
-        raise TypeError(f"validation must be a pair (X_val, y_val), got {got}")
+        expected = "a pair (X_val, y_val)" + (
+            " or a triple (X_val, y_val, lengths_val)" if lengths else "")
+        raise TypeError(f"validation must be {expected}, got {got}")
     return validation
+
+
+def _check_lengths(lengths, X, name, x_name):
+    """``lengths`` checked whole against samples-first X (N, T, I): integers (N,) in [1, T].
+
+    The LSTM checks each batch's lengths too, but only when the batch is run: a wrong length
+    would be found steps into training (a validation set's only at its first evaluation), or
+    never, in a batch that does not hold it.
+    """
+    if lengths is None:
+        return None
+    try:
+        lengths = np.asarray(lengths)
+    except (ValueError, TypeError) as exc:  # ragged lists
+        raise TypeError(f"{name} must be an array of integers: {exc}") from None
+    n, t = X.shape[:2]
+    if lengths.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one per sample of {x_name}, "
+                         f"got shape {lengths.shape}")
+    if lengths.dtype.kind not in "iu":  # worded as the LSTM's own check
+        raise TypeError(f"{name} must be integers, got dtype {lengths.dtype}")
+    if lengths.min() < 1 or lengths.max() > t:
+        raise ValueError(f"{name} must lie in [1, T={t}], the time steps of {x_name}, got min "
+                         f"{lengths.min()} max {lengths.max()}")
+    return lengths
 
 
 def _to_model_layout(model, a):
@@ -92,12 +122,7 @@ def predict(model, X, lengths=None, batch_size=4096):
     """Inference over samples-first X (N, T, I) in batches; pred (N, K) or (N, T, K)."""
     X = _as_samples(X, model.dtype, "X")
     batch_size = _positive_int(batch_size, "batch_size")
-    if lengths is not None:
-        # checked whole here: a wrong length would otherwise fail in some batch, or pass
-        lengths = np.asarray(lengths)
-        if lengths.shape != (len(X),):
-            raise ValueError(f"lengths must have shape ({len(X)},), one per sample of X, "
-                             f"got shape {lengths.shape}")
+    lengths = _check_lengths(lengths, X, "lengths", "X")
     out = []
     for s in range(0, len(X), batch_size):
         lb = None if lengths is None else lengths[s:s + batch_size]
@@ -140,20 +165,60 @@ class Trainer:
                 "order": None if self._order is None else self._order.copy(), "pos": self._pos}
 
     def load_state_dict(self, state):
-        self.step = int(state["step"])
-        self._rng.bit_generator.state = state["rng"]
-        self._order = None if state["order"] is None else np.array(state["order"])
-        self._pos = int(state["pos"])
+        """Restore a :meth:`state_dict`: the step count and the batch stream's position.
+
+        Every entry is checked before any is set, so a refused state leaves the trainer as it
+        was. As the model's and the optimizer's load_state_dict, KeyError names missing and
+        unexpected keys (another object's state dict, say the optimizer's); TypeError is an
+        entry of the wrong type and ValueError one of the wrong value: a negative step, a
+        generator state of another kind, an order that is not a permutation of range(N), a
+        position outside it.
+        """
+        if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+            raise TypeError(f"state must be a mapping as Trainer.state_dict() returns, "
+                            f"got {type(state).__name__}")
+        missing = sorted(_STATE_KEYS - set(state))
+        unexpected = sorted(set(state) - _STATE_KEYS, key=str)
+        if missing or unexpected:
+            raise KeyError(f"state does not match a Trainer's state_dict(): missing "
+                           f"{missing}, unexpected {unexpected}")
+        step = check_int("state['step']", state["step"], minimum=0)
+        rng = state["rng"]
+        generator = type(self._rng.bit_generator)
+        try:  # a spare generator takes the state first: a refused one must not touch ours
+            generator().state = rng
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            if not isinstance(rng, dict):
+                raise TypeError(f"state['rng'] must be a dict as a generator's "
+                                f"bit_generator.state, got {type(rng).__name__}") from None
+            raise ValueError(f"state['rng'] is not the state of a {generator.__name__} "
+                             f"generator, as this trainer's: {type(exc).__name__}: "
+                             f"{exc}") from None
+        order = state["order"]
+        if order is not None:
+            order = np.array(integer_array("state['order']", order))
+            if order.ndim != 1 or not np.array_equal(np.sort(order), np.arange(len(order))):
+                raise ValueError(f"state['order'] must be a permutation of range(N), the "
+                                 f"stream's order of N samples, got shape {order.shape}")
+        pos = check_int("state['pos']", state["pos"], minimum=0)
+        end = 0 if order is None else len(order)
+        if pos > end:
+            raise ValueError(f"state['pos'] must lie in [0, {end}], positions in "
+                             f"state['order'] of length {end}, got {pos}")
+        self._rng.bit_generator.state = rng
+        self.step, self._order, self._pos = step, order, pos
 
     def fit(self, X, y, steps=None, epochs=None, validation=None, early_stopping=None,
             callback=None, log_every=100, lengths=None):
         """Train for ``steps`` batches or ``epochs`` passes; returns a :class:`History`.
 
         X (N, T, I); y (N, K), (N,) class indices for cross-entropy, or (N, T, K) for
-        output="all"; lengths (N,) optional true lengths. validation: (X_val, y_val), evaluated
-        every ``log_every`` steps (at each epoch's end when training by epochs) and after the
-        last step. early_stopping: an :class:`EarlyStopping` or an int patience; needs
-        validation. callback(step, loss) runs after every step with its 0-based global index.
+        output="all"; lengths (N,) optional true lengths. validation: (X_val, y_val), or
+        (X_val, y_val, lengths_val) with the validation samples' true lengths (M,), evaluated
+        as :meth:`evaluate` every ``log_every`` steps (at each epoch's end when training by
+        epochs) and after the last step. early_stopping: an :class:`EarlyStopping` or an int
+        patience; needs validation. callback(step, loss) runs after every step with its
+        0-based global index.
         """
         if (steps is None) == (epochs is None):
             raise ValueError("give exactly one of steps and epochs")
@@ -168,9 +233,10 @@ class Trainer:
         if early_stopping is not None and validation is None:
             raise ValueError("early_stopping needs a validation set")
         if validation is not None:
-            X_val, y_val = _validation_pair(validation)
-            X_val, y_val, _ = self._check_data(X_val, y_val, None,
-                                               names=("validation[0]", "validation[1]"))
+            validation = _validation_pair(validation, lengths=True)
+            X_val, y_val, lengths_val = self._check_data(
+                validation[0], validation[1], validation[2] if len(validation) == 3 else None,
+                names=("validation[0]", "validation[1]", "validation[2]"))
 
         history = History()
         best, best_state, waited = math.inf, None, 0
@@ -195,7 +261,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.4g}")
             if validation is None:
                 continue
-            val = self.evaluate(X_val, y_val)
+            val = self.evaluate(X_val, y_val, lengths_val)
             history.val_loss.append(val)
             history.val_step.append(self.step)
             if early_stopping is None:
@@ -245,7 +311,8 @@ class Trainer:
         return history
 
     def evaluate(self, X, y, lengths=None, batch_size=4096):
-        """Mean loss over (X, y), computed in batches without training."""
+        """Mean loss over (X, y), computed in batches without training; lengths (N,) optional
+        true lengths."""
         X, y, lengths = self._check_data(X, y, lengths)
         batch_size = _positive_int(batch_size, "batch_size")
         total = 0.0
@@ -279,7 +346,7 @@ class Trainer:
             return _to_model_layout(self.model, yb)
         return yb
 
-    def _check_data(self, X, y, lengths, names=("X", "y")):
+    def _check_data(self, X, y, lengths, names=("X", "y", "lengths")):
         X = _as_samples(X, self.model.dtype, names[0])
         y = real_array(names[1], y)  # integers stay: cross-entropy takes class indices
         if y.dtype.kind == "f":
@@ -287,11 +354,7 @@ class Trainer:
         if y.shape[:1] != X.shape[:1]:
             raise ValueError(f"{names[1]} must have one target per sample of {names[0]}: "
                              f"{len(X)} samples, {names[1]} of shape {y.shape}")
-        if lengths is not None:
-            lengths = np.asarray(lengths)
-            if lengths.shape != (len(X),):
-                raise ValueError(f"lengths must have shape ({len(X)},), got {lengths.shape}")
-        return X, y, lengths
+        return X, y, _check_lengths(lengths, X, names[2], names[0])
 
     def _stream_batch(self, n):
         b = self.batch_size
