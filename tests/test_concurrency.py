@@ -64,6 +64,30 @@ def test_one_model_serves_eight_threads_as_it_serves_one(rng, dtype):
                 np.testing.assert_array_equal(c, c_s)
 
 
+def test_forwards_split_by_hidden_units_serve_eight_threads_as_one(rng):
+    """Batches under 4 rows with H >= 128 split each forward step by hidden units over the
+    core's threads (csrc/lstm.c, unit_chunks). From 8 Python threads at once, one call holds
+    the core's pool and the others run every chunk in their own thread: the same bits."""
+    model = lstmcore.LSTM(16, 128, bidirectional=True, seed=0)
+    T, B = 12, 2
+    inputs = [rng.standard_normal((T, B, 16)).astype(np.float32) for _ in range(N_THREADS)]
+    states = [(rng.standard_normal((2, B, 128)).astype(np.float32),
+               rng.standard_normal((2, B, 128)).astype(np.float32)) for _ in range(N_THREADS)]
+
+    def calls(i):
+        return [model(inputs[i]), model(inputs[i], states[i]),
+                model.forward(inputs[i], states[i])[:2]]
+
+    with lstmcore.num_threads(2):
+        serial = [calls(i) for i in range(N_THREADS)]
+        for _ in range(3):
+            for got, expected in zip(run_in_threads(calls), serial):
+                for (y, (h, c)), (y_s, (h_s, c_s)) in zip(got, expected):
+                    np.testing.assert_array_equal(y, y_s)
+                    np.testing.assert_array_equal(h, h_s)
+                    np.testing.assert_array_equal(c, c_s)
+
+
 def train(seed, dtype, steps=15):
     """Train a fresh model by plain SGD; return its weights and last gradients."""
     rng = np.random.default_rng(seed)
