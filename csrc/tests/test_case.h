@@ -372,3 +372,71 @@ static void T_(check_errors)(void)
     pool_free(&p);
 }
 #undef EXPECT
+
+/* The forward of a batch under 4 rows with H >= 128 splits each step by hidden units over the
+ * core's threads (lstm.c, unit_chunks), each chunk projecting its own input columns when BLAS
+ * runs in its calling thread. reference.bin holds no such case (its weights alone would take
+ * megabytes), so this checks the split against itself: 3 threads with the per-chunk projection
+ * give the bits of 1 thread with the projection as one call (the naive BLAS sums each element
+ * in the same order whatever the call), in inference and training, in both directions, with
+ * and without an initial state, and at T = 1, where every chunk reads h0 as the others finish.
+ * It also puts that path under the sanitizers and valgrind. (The Python tests compare it with
+ * the NumPy reference.) */
+static void T_(check_unit_split)(void)
+{
+    enum { I = 5, H = 130, G = 4 * H };
+    int checks = 0, failures_before = failures;
+    unsigned seed = 12345;
+    for (int T = 1; T <= 3; T += 2)
+        for (int B = 1; B <= 2; B++)
+            for (int variant = 0; variant < 8; variant++) {
+                const int reverse = variant & 1, state = variant >> 1 & 1, training = variant >> 2;
+                const lstm_dims d = {T, B, I, H, 0, reverse, NULL};
+                const size_t N = (size_t)T * B;
+                pool p = {0};
+                REAL *values[7];
+                const size_t counts[7] = {(size_t)G * I, (size_t)G * H, G, G, N * I,
+                                          (size_t)B * H, (size_t)B * H};
+                for (int v = 0; v < 7; v++) {
+                    values[v] = T_(buffer)(&p, counts[v], 0);
+                    for (size_t i = 0; i < counts[v]; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        values[v][i] = (REAL)((seed >> 8) & 0xffff) / 65536 - (REAL)0.5;
+                    }
+                }
+                const WEIGHTS w = {values[0], values[1], values[2], values[3], NULL};
+                REAL *y[2], *h_n[2], *c_n[2], *cache[2];
+                for (int run = 0; run < 2; run++) {
+                    expect_status("lstm_set_num_threads", lstm_set_num_threads(run ? 3 : 1),
+                                  LSTM_OK);
+                    const lstm_blas blas = {sgemm_, dgemm_, run};
+                    y[run] = T_(buffer)(&p, N * H, NAN);
+                    h_n[run] = T_(buffer)(&p, (size_t)B * H, NAN);
+                    c_n[run] = T_(buffer)(&p, (size_t)B * H, NAN);
+                    cache[run] = training ? T_(buffer)(&p, lstm_cache_size(&d), NAN) : NULL;
+                    REAL *work = T_(buffer)(&p, lstm_forward_workspace_size(&d, training), NAN);
+                    expect_status("unit-split forward",
+                                  T_(lstm_forward)(&blas, y[run], H, h_n[run], c_n[run],
+                                                   cache[run], work, values[4],
+                                                   state ? values[5] : NULL,
+                                                   state ? values[6] : NULL, &w, &d),
+                                  LSTM_OK);
+                }
+                const int same = memcmp(y[0], y[1], N * H * sizeof(REAL)) == 0
+                                 && memcmp(h_n[0], h_n[1], (size_t)B * H * sizeof(REAL)) == 0
+                                 && memcmp(c_n[0], c_n[1], (size_t)B * H * sizeof(REAL)) == 0
+                                 && (!training || memcmp(cache[0], cache[1],
+                                                         lstm_cache_size(&d) * sizeof(REAL)) == 0);
+                if (!same) {
+                    printf("FAIL unit split " STR(SUFFIX) ": T=%d B=%d%s%s%s differs between "
+                           "1 and 3 threads\n", T, B, reverse ? " reverse" : "",
+                           state ? " h0/c0" : "", training ? " training" : "");
+                    failures++;
+                }
+                checks++;
+                pool_free(&p);
+            }
+    expect_status("lstm_set_num_threads", lstm_set_num_threads(1), LSTM_OK);
+    printf("%s unit split " STR(SUFFIX) ": %d calls, 1 and 3 threads the same bits\n",
+           failures == failures_before ? "ok  " : "FAIL", checks);
+}

@@ -213,6 +213,8 @@ int main(int argc, char **argv)
     check_sizes();
     check_errors_f32();
     check_errors_f64();
+    check_unit_split_f32();
+    check_unit_split_f64();
     printf("%s: %d failure%s\n", failures ? "FAILED" : "PASSED", failures,
            failures == 1 ? "" : "s");
     return failures ? 1 : 0;
