@@ -114,9 +114,10 @@ static int vector_recurrence(const lstm_dims *d)
     return d->batch < LSTM_SMALL_MIN_BATCH;
 }
 
-/* Batches under LSTM_SMALL_MIN_BATCH rows with full-length sequences and no projection run the
- * forward's steps split by hidden units into this many chunks of at least LSTM_UNIT_CHUNK
- * units (lstm_impl.h, forward_units), shared by the core's threads; 0 where the path is not
+/* Batches under LSTM_SMALL_MIN_BATCH rows with full-length sequences and no projection run
+ * their steps, forward and backward, split by hidden units into this many chunks of at least
+ * LSTM_UNIT_CHUNK units (lstm_impl.h, forward_units and backward_units), shared by the core's
+ * threads; 0 where the path is not
  * taken (under two chunks' worth of units, a step is too short to share). The chunks depend
  * on the sizes only, and each unit's arithmetic on nothing else. */
 #define LSTM_UNIT_CHUNK 64
@@ -164,7 +165,8 @@ static int tail_pieces(const lstm_dims *d)
  * call each. */
 int lstm_backward_splits_blas(const lstm_dims *d)
 {
-    return lstm_check_dims(d) == LSTM_OK && split_calls(d, 1) && !tail_pieces(d);
+    return lstm_check_dims(d) == LSTM_OK
+           && ((split_calls(d, 1) && !tail_pieces(d)) || unit_chunks(d) > 0);
 }
 
 /* Elements of W_ih^T packed, (I, pad(G)), for the input projection of a split forward. */

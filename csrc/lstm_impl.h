@@ -181,7 +181,8 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
     }
 }
 
-/* Backward over the rows of a step: a (rows, G) activated gates -> their gradients; cell
+/* Backward over the rows of a step, for the n_units hidden units the pointers start at (as
+ * gates_forward): a (rows, G) activated gates -> their gradients; cell
  * (rows, H) c_t (-> r_t when save_r); c_{t-1} of row r is c_before's row r for r < b_before,
  * else c0's row r, else zeros (c_before, c0 may be NULL); dr (rows, H); dc (rows, H)
  * dL/dc_t -> dL/dc_{t-1}. One call a step: the per-row set-up of the last block's copies
@@ -189,13 +190,14 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
 static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell,
                                            const REAL *restrict c_before, int b_before,
                                            const REAL *restrict c0, const REAL *restrict dr,
-                                           REAL *restrict dc, int save_r, int rows, int H)
+                                           REAL *restrict dc, int save_r, int rows, int H,
+                                           int n_units)
 {
     const REAL zeros[LSTM_BLOCK] = {0};
     const size_t G = 4 * (size_t)H;
-    const int full = H - H % LSTM_BLOCK, n = H - full;
-    const int overlap = n > 0 && H >= LSTM_BLOCK;
-    const int t0 = overlap ? H - LSTM_BLOCK : full, tn = overlap ? LSTM_BLOCK : n;
+    const int full = n_units - n_units % LSTM_BLOCK, n = n_units - full;
+    const int overlap = n > 0 && n_units >= LSTM_BLOCK;
+    const int t0 = overlap ? n_units - LSTM_BLOCK : full, tn = overlap ? LSTM_BLOCK : n;
     /* Zero once: a partial block (H < LSTM_BLOCK) keeps zeros past its units in every row. */
     REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
     REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
@@ -426,6 +428,8 @@ static void FN(forward_part)(void *ctx, int part)
  * of W_hh, which then stay in its core's cache from step to step, where all of W_hh streamed
  * from memory at every step (at (100, 1, 128, 256) float32, 1 MB). Each unit's arithmetic is
  * that of forward_rows, in the same order, whichever thread runs it. */
+
+
 typedef struct {
     const FN(forward_chunk) *k;
     int chunks;
@@ -759,7 +763,7 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
         FN(gates_backward)(k->gates + row0 * (size_t)G, k->cells + row0 * (size_t)H,
                            c_before ? c_before + (size_t)lo * H : NULL, b_before - lo,
                            k->c0 ? k->c0 + (size_t)lo * H : NULL, d_r, k->dc + (size_t)lo * H,
-                           P > 0, rows, H);
+                           P > 0, rows, H, H);
         /* a = ... + h_{t-1} W_hh^T */
         if (k->small)
             FN(small_gemm)(rows, Ph, G, k->gates + row0 * G, G, 1, k->w_hh_p, dh, Ph, 0);
@@ -779,6 +783,49 @@ static void FN(backward_part)(void *ctx, int part)
     int lo, hi;
     FN(part_rows)(k->d, part, k->parts, 0, k->d->time_steps, &lo, &hi);
     FN(backward_rows)(k, lo, hi);
+}
+
+/* The backward of a forward split by hidden units (unit_chunks), split the same way. Step s
+ * of chunk c first finishes dL/dh_t of its units: dy_t's, plus the step before's dG W_hh for
+ * its columns of W_hh (all 4H rows of them: each thread reads only its share of W_hh's columns
+ * at every step, which stays in its core's cache); then runs the gate backward of its units.
+ * The next step reads all of this step's dG, so the chunks of a step meet before the next; a
+ * last step T only finishes dL/dh_0. Each unit's arithmetic is that of backward_rows' batches
+ * under 4 rows, and the same whichever thread runs it. */
+typedef struct {
+    const FN(backward_loop) *k;
+    int chunks;
+} FN(unit_back_job);
+
+static void FN(backward_units)(void *ctx, int step, int chunk)
+{
+    const FN(unit_back_job) *u = ctx;
+    const FN(backward_loop) *k = u->k;
+    const lstm_dims *d = k->d;
+    const int T = d->time_steps, B = d->batch, H = d->hidden_size, G = 4 * H;
+    const int lo = unit_bound(H, u->chunks, chunk), n = unit_bound(H, u->chunks, chunk + 1) - lo;
+    REAL *dh = k->dh + lo; /* (B, H), rows H apart: this chunk's units of the running dL/dh */
+    if (step > 0) { /* dL/dh_t (or dL/dh_0) = dG of the step before in this loop, times W_hh */
+        const int t_prev = d->reverse ? step - 1 : T - step;
+        for (int r = 0; r < B; r++)
+            FN(small_vecmat)(G, n, k->w->w_hh + lo, (size_t)H,
+                             k->gates + ((size_t)t_prev * B + r) * G, dh + (size_t)r * H, 0);
+    }
+    if (step == T) return;
+    const int t = d->reverse ? step : T - 1 - step;
+    const size_t row0 = (size_t)t * B;
+    if (k->dy)
+        for (int r = 0; r < B; r++) {
+            const REAL *dy_row = k->dy + (row0 + r) * (size_t)k->lddy + lo;
+            REAL *dh_row = dh + (size_t)r * H;
+            for (int j = 0; j < n; j++) dh_row[j] += dy_row[j];
+        }
+    /* c_{t-1}: the cells of the step before in the forward's order, or c0 at its first step */
+    const int first = d->reverse ? t == T - 1 : t == 0;
+    const REAL *c_before = first ? NULL : k->cells + (d->reverse ? row0 + B : row0 - B) * H;
+    FN(gates_backward)(k->gates + row0 * (size_t)G + lo, k->cells + row0 * (size_t)H + lo,
+                       c_before ? c_before + lo : NULL, c_before ? B : 0,
+                       k->c0 ? k->c0 + lo : NULL, dh, k->dc + lo, 0, B, H, n);
 }
 
 int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *dh0, REAL *dc0,
@@ -819,7 +866,10 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     FN(backward_loop) k = {blas, w, d, gates, cells, dh0, dc0, dh_rows, dr, dy, c0, w_hh_p,
                            lddy, small, FN(loop_parts)(d, 1)};
-    if (k.parts > 1)
+    if (unit_chunks(d) > 0) {
+        FN(unit_back_job) u = {&k, unit_chunks(d)};
+        lstm_parallel_steps(d->time_steps + 1, u.chunks, FN(backward_units), &u);
+    } else if (k.parts > 1)
         lstm_parallel_for(k.parts, FN(backward_part), &k);
     else
         FN(backward_rows)(&k, 0, d->batch);

@@ -373,9 +373,10 @@ static void T_(check_errors)(void)
 }
 #undef EXPECT
 
-/* The forward of a batch under 4 rows with H >= 128 splits each step by hidden units over the
- * core's threads (lstm.c, unit_chunks), each chunk projecting its own input columns when BLAS
- * runs in its calling thread. reference.bin holds no such case (its weights alone would take
+/* The forward and backward of a batch under 4 rows with H >= 128 split each step by hidden
+ * units over the core's threads (lstm.c, unit_chunks), each chunk projecting its own input
+ * columns, and the backward's products after its loop running in pieces, when BLAS runs in its
+ * calling thread. reference.bin holds no such case (its weights alone would take
  * megabytes), so this checks the split against itself: 3 threads with the per-chunk projection
  * give the bits of 1 thread with the projection as one call (the naive BLAS sums each element
  * in the same order whatever the call), in inference and training, in both directions, with
@@ -405,7 +406,8 @@ static void T_(check_unit_split)(void)
                     }
                 }
                 const WEIGHTS w = {values[0], values[1], values[2], values[3], NULL};
-                REAL *y[2], *h_n[2], *c_n[2], *cache[2];
+                REAL *y[2], *h_n[2], *c_n[2], *cache[2], *grad_buffers[2][7];
+                REAL *dy = T_(buffer)(&p, N * H, (REAL)0.25);
                 for (int run = 0; run < 2; run++) {
                     expect_status("lstm_set_num_threads", lstm_set_num_threads(run ? 3 : 1),
                                   LSTM_OK);
@@ -421,22 +423,45 @@ static void T_(check_unit_split)(void)
                                                    state ? values[5] : NULL,
                                                    state ? values[6] : NULL, &w, &d),
                                   LSTM_OK);
+                    if (!training) continue;
+                    /* and its backward: dx, dh0, dc0, then dW_ih, dW_hh, db_ih, db_hh */
+                    const size_t grad_counts[7] = {N * I, (size_t)B * H, (size_t)B * H,
+                                                   (size_t)G * I, (size_t)G * H, G, G};
+                    REAL **gb = grad_buffers[run];
+                    for (int v = 0; v < 7; v++) gb[v] = T_(buffer)(&p, grad_counts[v], v < 3 ? NAN : 0);
+                    const GRADS g = {gb[3], gb[4], gb[5], gb[6], NULL};
+                    REAL *back_work = T_(buffer)(&p, lstm_backward_workspace_size(&d), NAN);
+                    expect_status("unit-split backward",
+                                  T_(lstm_backward)(&blas, gb[0], 0, gb[1], gb[2], &g, back_work,
+                                                    dy, H, state ? values[5] : NULL,
+                                                    state ? values[6] : NULL, cache[run],
+                                                    y[run], H, values[4],
+                                                    state ? values[5] : NULL,
+                                                    state ? values[6] : NULL, &w, &d),
+                                  LSTM_OK);
                 }
                 const int same = memcmp(y[0], y[1], N * H * sizeof(REAL)) == 0
                                  && memcmp(h_n[0], h_n[1], (size_t)B * H * sizeof(REAL)) == 0
                                  && memcmp(c_n[0], c_n[1], (size_t)B * H * sizeof(REAL)) == 0
                                  && (!training || memcmp(cache[0], cache[1],
                                                          lstm_cache_size(&d) * sizeof(REAL)) == 0);
-                if (!same) {
+                int same_grads = 1;
+                const size_t grad_sizes[7] = {N * I, (size_t)B * H, (size_t)B * H, (size_t)G * I,
+                                              (size_t)G * H, G, G};
+                for (int v = 0; training && v < 7; v++)
+                    same_grads &= memcmp(grad_buffers[0][v], grad_buffers[1][v],
+                                         grad_sizes[v] * sizeof(REAL)) == 0;
+                if (!same || !same_grads) {
                     printf("FAIL unit split " STR(SUFFIX) ": T=%d B=%d%s%s%s differs between "
-                           "1 and 3 threads\n", T, B, reverse ? " reverse" : "",
-                           state ? " h0/c0" : "", training ? " training" : "");
+                           "1 and 3 threads%s\n", T, B, reverse ? " reverse" : "",
+                           state ? " h0/c0" : "", training ? " training" : "",
+                           same ? " (backward)" : "");
                     failures++;
                 }
                 checks++;
                 pool_free(&p);
             }
     expect_status("lstm_set_num_threads", lstm_set_num_threads(1), LSTM_OK);
-    printf("%s unit split " STR(SUFFIX) ": %d calls, 1 and 3 threads the same bits\n",
+    printf("%s unit split " STR(SUFFIX) ": %d cases, 1 and 3 threads the same bits\n",
            failures == failures_before ? "ok  " : "FAIL", checks);
 }
