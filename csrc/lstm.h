@@ -77,9 +77,9 @@ typedef struct lstm_blas {
      * 1 thread for the call): the backward may then run its products after the time loop as
      * fixed pieces, several at once on the core's threads, where lstm_backward_splits_blas(d)
      * says so, and a forward split by hidden units its input projection, a piece per chunk
-     * (lstm_forward_splits_blas). 0 (as {sgemm, dgemm} leaves it) calls BLAS from one thread at a time and
-     * leaves its threading to BLAS, whose threads then keep spinning on the cores the next
-     * call's time loop needs (OpenBLAS: up to 0.1 s). */
+     * (lstm_forward_splits_blas). 0 (as {sgemm, dgemm} leaves it) calls BLAS from one thread
+     * at a time and leaves its threading to BLAS, whose threads then keep spinning on the
+     * cores the next call's time loop needs (OpenBLAS: up to 0.1 s). */
     int single_threaded;
 } lstm_blas;
 
@@ -155,10 +155,11 @@ int lstm_forward_splits_blas(const lstm_dims *d);
  * among them. A call with a batch under 4 rows, full-length sequences, no projection and
  * H >= 128 splits each step by hidden units instead, forward and backward: up to n threads
  * each take their chunks of the units (and their rows of W_hh in the forward, their columns in
- * the backward, which then stay in their core's cache) and meet at every step. The results are bitwise the same for any n: no row's or unit's arithmetic, nor any
- * piece, depends on which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and
- * any n but 1 where the build has no threads). Lowering n stops the threads past it: setting 1
- * leaves none running. Calls that overlap in time share the pool: one uses it, the others run
+ * the backward, which then stay in their core's cache) and meet at every step. The results
+ * are bitwise the same for any n: no row's or unit's arithmetic, nor any piece, depends on
+ * which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and any n but 1
+ * where the build has no threads). Lowering n stops the threads past it: setting 1 leaves
+ * none running. Calls that overlap in time share the pool: one uses it, the others run
  * in their own thread. BLAS's own threads are set in the BLAS library.
  */
 int lstm_set_num_threads(int n);

@@ -426,10 +426,8 @@ static void FN(forward_part)(void *ctx, int part)
  * then their gates, c_t and h_t. The next step reads all of h_t, so the chunks of a step meet
  * before the next (lstm_parallel_steps); in exchange each thread reads only its chunks' rows
  * of W_hh, which then stay in its core's cache from step to step, where all of W_hh streamed
- * from memory at every step (at (100, 1, 128, 256) float32, 1 MB). Each unit's arithmetic is
- * that of forward_rows, in the same order, whichever thread runs it. */
-
-
+ * from L3 at every step (at (100, 1, 128, 256) float32, 1 MB). Each unit's arithmetic is that
+ * of forward_rows, in the same order, whichever thread runs it. */
 typedef struct {
     const FN(forward_chunk) *k;
     int chunks;
@@ -465,7 +463,8 @@ static void FN(forward_units)(void *ctx, int step, int chunk)
         for (int r = 0; r < B; r++)
             for (int q = 0; q < 4; q++)
                 FN(small_matvec)(n, H, k->w->w_hh + ((size_t)q * H + lo) * H, (size_t)H,
-                                 h_prev + (size_t)r * ld_h, a + (size_t)r * G + (size_t)q * H + lo, 1);
+                                 h_prev + (size_t)r * ld_h,
+                                 a + (size_t)r * G + (size_t)q * H + lo, 1);
     FN(gates_forward)(a + lo, k->c_n + lo, y_t + lo, ldy,
                       k->cells ? k->cells + off_t * (size_t)H + lo : NULL, k->bias + lo, B, H, n);
     /* h_n is written after the last step (lstm_forward): at step 0 it holds h0, which the

@@ -428,7 +428,8 @@ static void T_(check_unit_split)(void)
                     const size_t grad_counts[7] = {N * I, (size_t)B * H, (size_t)B * H,
                                                    (size_t)G * I, (size_t)G * H, G, G};
                     REAL **gb = grad_buffers[run];
-                    for (int v = 0; v < 7; v++) gb[v] = T_(buffer)(&p, grad_counts[v], v < 3 ? NAN : 0);
+                    for (int v = 0; v < 7; v++)
+                        gb[v] = T_(buffer)(&p, grad_counts[v], v < 3 ? NAN : 0);
                     const GRADS g = {gb[3], gb[4], gb[5], gb[6], NULL};
                     REAL *back_work = T_(buffer)(&p, lstm_backward_workspace_size(&d), NAN);
                     expect_status("unit-split backward",
