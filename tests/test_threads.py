@@ -136,8 +136,17 @@ def test_core_splits_a_call_across_threads_and_keeps_the_gil_released():
     import threading
     import time
 
+    import os
+
+    from lstmcore.bench.run import wait_until_idle
+
+    # With both cores taken by the call's two threads the ticker gets a core only when the
+    # scheduler preempts one of them. A call of 8 ms (400 steps) sometimes ended before it
+    # did, when OpenBLAS's threads were still spinning after an earlier test's NumPy products
+    # (1 run in 5 of this file): they are let go idle first, and the call is 40 ms.
+    wait_until_idle(os.getpid())
     model = lstmcore.LSTM(16, 32, seed=0)
-    x = np.random.default_rng(0).standard_normal((400, 64, 16)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((2000, 64, 16)).astype(np.float32)
     ticks = []
     done = threading.Event()
 
