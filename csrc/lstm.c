@@ -114,18 +114,21 @@ static int vector_recurrence(const lstm_dims *d)
     return d->batch < LSTM_SMALL_MIN_BATCH;
 }
 
-/* Batches under LSTM_SMALL_MIN_BATCH rows with full-length sequences and no projection run
- * their steps, forward and backward, split by hidden units into this many chunks of at least
- * LSTM_UNIT_CHUNK units (lstm_impl.h, forward_units and backward_units), shared by the core's
- * threads; 0 where the path is not
+/* Batches too small for the split by rows (split_calls: under 8 rows) with full-length
+ * sequences and no projection run their steps, forward and backward, split by hidden units
+ * into this many chunks of at least LSTM_UNIT_CHUNK units (lstm_impl.h, forward_units and
+ * backward_units), shared by the core's threads: under 4 rows on the matrix-vector kernels,
+ * 4 to 7 on the core's GEMM (where its steps are small enough for it). 0 where the path is not
  * taken (under two chunks' worth of units, a step is too short to share). The chunks depend
  * on the sizes only, and each unit's arithmetic on nothing else. */
 #define LSTM_UNIT_CHUNK 64
 #define LSTM_UNIT_MAX_CHUNKS 8
+#define LSTM_UNIT_MAX_BATCH 7
 
 static int unit_chunks(const lstm_dims *d)
 {
-    if (!vector_recurrence(d) || d->proj_size > 0 || d->batch_sizes) return 0;
+    if (d->batch > LSTM_UNIT_MAX_BATCH || d->proj_size > 0 || d->batch_sizes) return 0;
+    if (!vector_recurrence(d) && !(small_recurrence(d, 0) && small_recurrence(d, 1))) return 0;
     int chunks = d->hidden_size / LSTM_UNIT_CHUNK;
     if (chunks > LSTM_UNIT_MAX_CHUNKS) chunks = LSTM_UNIT_MAX_CHUNKS;
     return chunks >= 2 ? chunks : 0;
@@ -182,7 +185,10 @@ static size_t packed_w_hh_size(const lstm_dims *d, int backward)
     if (!small_recurrence(d, backward)) return 0;
     size_t G = 4 * (size_t)d->hidden_size;
     size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
-    return backward ? G * lstm_gemm_padded(Ph) : Ph * lstm_gemm_padded(G);
+    /* A forward split by units reads a gate's columns from q * H, not a multiple of
+     * LSTM_GEMM_PAD: the last row's last vector may end up to a pad past the row. */
+    size_t slack = !backward && unit_chunks(d) > 0 ? LSTM_GEMM_PAD : 0;
+    return backward ? G * lstm_gemm_padded(Ph) : Ph * lstm_gemm_padded(G) + slack;
 }
 
 /* Steps whose input projection one inference GEMM computes. */

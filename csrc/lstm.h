@@ -143,7 +143,7 @@ int lstm_check_dims(const lstm_dims *d);                       /* LSTM_OK or the
  * own can limit them to 1 for such calls only. */
 int lstm_backward_splits_blas(const lstm_dims *d);
 /* The same for a forward: nonzero when, given a single_threaded BLAS, it runs its input
- * projection in pieces on the core's threads (batches under 4 rows with H >= 128, see below;
+ * projection in pieces on the core's threads (batches under 8 rows with H >= 128, see below;
  * their backward splits its BLAS products too). */
 int lstm_forward_splits_blas(const lstm_dims *d);
 
@@ -152,7 +152,7 @@ int lstm_forward_splits_blas(const lstm_dims *d);
  * thread. With n > 1, a call at small steps (those on the core's own GEMM, see the workspace
  * sizes above) with no projection and a batch of 8 or more splits its time loop by batch rows
  * over up to n threads, one hand-off per call, and its other products into fixed pieces shared
- * among them. A call with a batch under 4 rows, full-length sequences, no projection and
+ * among them. A call with a batch under 8 rows, full-length sequences, no projection and
  * H >= 128 splits each step by hidden units instead, forward and backward: up to n threads
  * each take their chunks of the units (and their rows of W_hh in the forward, their columns in
  * the backward, which then stay in their core's cache) and meet at every step. The results

@@ -88,6 +88,16 @@ static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_
                        accumulate);
 }
 
+/* small_gemm on n columns of a wider packed B, rows ldb apart: the kernel's vector loads may
+ * read past the n columns (never past the row's padding but for the last row, whose buffer
+ * needs LSTM_GEMM_PAD more elements when the columns start off a multiple of it); what they
+ * read there is not stored. */
+static void FN(small_gemm_cols)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
+                                const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int accumulate)
+{
+    LSTM_GEMM_DISPATCH(gemm, m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+}
+
 /* y (n) = W (n, k) x, or += when accumulate; W's rows ldw apart (lstm_gemm_kernel.h). */
 static void FN(small_matvec)(int n, int k, const REAL *W, size_t ldw, const REAL *x, REAL *y,
                              int accumulate)

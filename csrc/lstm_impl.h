@@ -459,7 +459,13 @@ static void FN(forward_units)(void *ctx, int step, int chunk)
     }
     const REAL *h_prev = s > 0 ? y_t + (d->reverse ? (ptrdiff_t)B : -(ptrdiff_t)B) * ldy : k->h_n;
     const int ld_h = s > 0 ? ldy : H;
-    if (!(s == 0 && k->zero_start))
+    if (s == 0 && k->zero_start)
+        ;
+    else if (k->small) /* 4 to 7 rows: W_hh^T packed, this chunk's columns of each gate */
+        for (int q = 0; q < 4; q++)
+            FN(small_gemm_cols)(B, n, H, h_prev, (size_t)ld_h, 1, k->w_hh_t + (size_t)q * H + lo,
+                                lstm_gemm_padded((size_t)G), a + (size_t)q * H + lo, G, 1);
+    else
         for (int r = 0; r < B; r++)
             for (int q = 0; q < 4; q++)
                 FN(small_matvec)(n, H, k->w->w_hh + ((size_t)q * H + lo) * H, (size_t)H,
@@ -502,6 +508,8 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
     if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
+    if (k.small && unit_chunks(d) > 0) /* the slack a split step's last vector may read */
+        memset(w_hh_t + (size_t)Ph * lstm_gemm_padded((size_t)G), 0, LSTM_GEMM_PAD * sizeof(REAL));
     if (split) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
@@ -789,8 +797,8 @@ static void FN(backward_part)(void *ctx, int part)
  * its columns of W_hh (all 4H rows of them: each thread reads only its share of W_hh's columns
  * at every step, which stays in its core's cache); then runs the gate backward of its units.
  * The next step reads all of this step's dG, so the chunks of a step meet before the next; a
- * last step T only finishes dL/dh_0. Each unit's arithmetic is that of backward_rows' batches
- * under 4 rows, and the same whichever thread runs it. */
+ * last step T only finishes dL/dh_0. Each unit's arithmetic is the same whichever thread runs
+ * it. */
 typedef struct {
     const FN(backward_loop) *k;
     int chunks;
@@ -806,9 +814,13 @@ static void FN(backward_units)(void *ctx, int step, int chunk)
     REAL *dh = k->dh + lo; /* (B, H), rows H apart: this chunk's units of the running dL/dh */
     if (step > 0) { /* dL/dh_t (or dL/dh_0) = dG of the step before in this loop, times W_hh */
         const int t_prev = d->reverse ? step - 1 : T - step;
-        for (int r = 0; r < B; r++)
-            FN(small_vecmat)(G, n, k->w->w_hh + lo, (size_t)H,
-                             k->gates + ((size_t)t_prev * B + r) * G, dh + (size_t)r * H, 0);
+        if (k->small) /* 4 to 7 rows: W_hh packed, this chunk's columns */
+            FN(small_gemm_cols)(B, n, G, k->gates + (size_t)t_prev * B * G, G, 1,
+                                k->w_hh_p + lo, lstm_gemm_padded((size_t)H), dh, H, 0);
+        else
+            for (int r = 0; r < B; r++)
+                FN(small_vecmat)(G, n, k->w->w_hh + lo, (size_t)H,
+                                 k->gates + ((size_t)t_prev * B + r) * G, dh + (size_t)r * H, 0);
     }
     if (step == T) return;
     const int t = d->reverse ? step : T - 1 - step;

@@ -65,7 +65,7 @@ def test_one_model_serves_eight_threads_as_it_serves_one(rng, dtype):
 
 
 def test_forwards_split_by_hidden_units_serve_eight_threads_as_one(rng):
-    """Batches under 4 rows with H >= 128 split each forward step by hidden units over the
+    """Batches under 8 rows with H >= 128 split each step by hidden units over the
     core's threads (csrc/lstm.c, unit_chunks). From 8 Python threads at once, one call holds
     the core's pool and the others run every chunk in their own thread: the same bits."""
     model = lstmcore.LSTM(16, 128, bidirectional=True, seed=0)

@@ -23,7 +23,7 @@ def test_thread_count_must_be_a_positive_integer(bad):
 # sum is the core's, so the results are bitwise the same for any count. (6, 48, 64, 96) splits
 # its loops and runs those products on BLAS, in fixed pieces on the core's threads with SciPy's
 # OpenBLAS set to 1 thread for the call: bitwise too, wherever that BLAS is SciPy's own.
-# (8, 1, 64, 256) splits its steps by hidden units (a batch under 4 rows, H >= 128; see
+# (8, 1, 64, 256) splits its steps by hidden units (a batch under 8 rows, H >= 128; see
 # below), its input projection and the backward's products in fixed pieces on that
 # single-threaded OpenBLAS: bitwise too, with full lengths (with lengths it takes the path of
 # (8, 1, 64, 96)). (8, 1, 64, 96) runs its products on BLAS's threads, and OpenBLAS's results
@@ -73,13 +73,13 @@ def test_results_do_not_depend_on_the_thread_count(rng, dtype, shape, varlen):
                 assert float(np.abs(one - other).max()) / scale <= TOLERANCE[dtype]
 
 
-# Batches under 4 rows with H >= 128 and full lengths split each step by hidden units
+# Batches under 8 rows with H >= 128 and full lengths split each step by hidden units
 # (unit_chunks in csrc/lstm.c), forward and backward, each chunk projecting its own input
 # columns, and the backward's products after its loop running in fixed pieces, on SciPy's
 # OpenBLAS set to 1 thread: the same bits for any count. (1, 1, 3, 128) with an initial state
 # has one step, at which the chunks read h0 while others finish theirs: h_n is only written
 # after the loop. Each count runs a few times, to give an ordering bug a chance to show.
-UNIT_SPLIT = [(8, 1, 64, 256), (1, 1, 3, 128), (5, 3, 16, 200)]
+UNIT_SPLIT = [(8, 1, 64, 256), (1, 1, 3, 128), (5, 3, 16, 200), (4, 6, 8, 130)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -7,11 +7,11 @@
   A split backward whose products after the loop are too large for the core's GEMM runs them
   on BLAS in fixed pieces on these threads, with SciPy's OpenBLAS at 1 thread for the call
   (_scipy_blas.py): the same bits for any count too.
-  A call with a batch under 4 rows (full lengths, no projection, H >= 128) splits each step
+  A call with a batch under 8 rows (full lengths, no projection, H >= 128) splits each step
   by hidden units, forward and backward, the threads meeting at every step, its BLAS products
   in fixed pieces on that single-threaded OpenBLAS: the same bits for any count as well.
 - BLAS's threads (SciPy's OpenBLAS, through threadpoolctl) for the large GEMMs of calls that
-  do not split: steps of more than 2^23 multiply-adds, and batches under 4 rows that do not
+  do not split: steps of more than 2^23 multiply-adds, and batches under 8 rows that do not
   split by units. These
   results are BLAS's, and may differ in the last bits from one thread count to another:
   OpenBLAS splits a product's output among its threads, and with its Haswell kernels (AVX2
