@@ -104,6 +104,25 @@ def test_a_callable_optimizer_is_called_with_the_parameters(rng):
     assert type(model.optimizer_) is optim.SGD and model.optimizer_.lr == 0.5
 
 
+def test_a_fit_that_fails_leaves_no_fitted_model_behind(rng):
+    """Fitted attributes appear only once fit succeeds: predict and scikit-learn's
+    check_is_fitted read their presence."""
+    X = rng.standard_normal((4, 2, 1))
+    model = LSTMRegressor(optimizer="adam", steps=2, hidden_size=3)
+    with pytest.raises(TypeError, match="optimizer must be"):
+        model.fit(X, np.ones(4))
+    assert not any(hasattr(model, name) for name in ("model_", "optimizer_", "history_"))
+    with pytest.raises(ValueError, match="not fitted"):
+        model.predict(X)
+    # a failed refit keeps the previous fit whole
+    model.set_params(optimizer=None).fit(X, np.ones(4))
+    before = model.model_
+    model.set_params(optimizer="adam")
+    with pytest.raises(TypeError, match="optimizer must be"):
+        model.fit(X, np.ones((4, 2)))
+    assert model.model_ is before and model.predict(X).shape == (4,)
+
+
 def test_epochs_replace_steps(rng):
     model = LSTMRegressor(hidden_size=3, epochs=2, batch_size=4, steps=999)
     model.fit(rng.standard_normal((10, 2, 1)), np.ones(10))

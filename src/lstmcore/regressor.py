@@ -101,7 +101,6 @@ class LSTMRegressor:
         dtype = float_dtype("dtype", self.dtype)
         X = _as_samples(X, dtype, "X")
         y = self._targets(y, len(X), dtype, "y")
-        self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
         if validation is not None:
             X_val, y_val = _validation_pair(validation)
@@ -110,20 +109,25 @@ class LSTMRegressor:
             validation = (X_val, y_val.reshape(len(y_val), -1))
         model_seed, trainer_seed = (int(s.generate_state(1)[0])
                                     for s in np.random.SeedSequence(self.seed).spawn(2))
-        self.model_ = build_model(X.shape[2], self.hidden_size, output_size=y2.shape[1],
-                                  num_layers=self.num_layers, init=self.init,
-                                  bidirectional=self.bidirectional, dropout=self.dropout,
-                                  batch_first=True, dtype=dtype, seed=model_seed)
-        self.optimizer_ = self._make_optimizer(self.model_.parameters())
-        trainer = Trainer(self.model_, self.optimizer_, loss="mse", batch_size=self.batch_size,
+        model = build_model(X.shape[2], self.hidden_size, output_size=y2.shape[1],
+                            num_layers=self.num_layers, init=self.init,
+                            bidirectional=self.bidirectional, dropout=self.dropout,
+                            batch_first=True, dtype=dtype, seed=model_seed)
+        optimizer = self._make_optimizer(model.parameters())
+        trainer = Trainer(model, optimizer, loss="mse", batch_size=self.batch_size,
                           seed=trainer_seed, clip_norm=self.clip_norm, progress=self.progress)
         if self.epochs is not None:
             length = {"epochs": self.epochs}
         else:
             length = {"steps": self.steps}
-        self.history_ = trainer.fit(X, y2, validation=validation, early_stopping=early_stopping,
-                                    callback=callback, **length)
+        history = trainer.fit(X, y2, validation=validation, early_stopping=early_stopping,
+                              callback=callback, **length)
+        # The fitted attributes are set only once fit has succeeded: check_is_fitted and
+        # predict read their presence, and a fit that raised must not leave a half-made model
+        # (or must leave the previous fit whole).
+        self.model_, self.optimizer_, self.history_ = model, optimizer, history
         self.n_features_in_ = X.shape[2]
+        self._y_1d = y.ndim == 1
         return self
 
     def predict(self, X):
