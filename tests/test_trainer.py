@@ -484,3 +484,17 @@ def test_a_backward_patched_onto_the_model_is_called_with_a_named_loss(rng):
     model.backward = lambda dpred, cache: (calls.append(dpred.shape), backward(dpred, cache))[1]
     trainer.fit(rng.standard_normal((N, T, I)), rng.standard_normal((N, 1)), steps=3)
     assert calls == [(4, 1)] * 3
+
+
+@pytest.mark.parametrize("y_val_shape", [(3, 2), (3,), (3, 1, 1)], ids=str)
+def test_validation_targets_of_another_shape_are_refused_before_training(y_val_shape):
+    """y (N, 1): a validation y of another width or number of axes is named up front, not at
+    the first evaluation log_every steps later."""
+    rng = np.random.default_rng(0)
+    model = build_model(2, 4, seed=1)
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), seed=0)
+    X, y = rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 1))
+    validation = (rng.standard_normal((3, 3, 2)), rng.standard_normal(y_val_shape))
+    with pytest.raises(ValueError, match=r"validation\[1\] must be targets like y's"):
+        trainer.fit(X, y, steps=3, validation=validation)
+    assert trainer.step == 0

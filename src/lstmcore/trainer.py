@@ -237,6 +237,13 @@ class Trainer:
             X_val, y_val, lengths_val = self._check_data(
                 validation[0], validation[1], validation[2] if len(validation) == 3 else None,
                 names=("validation[0]", "validation[1]", "validation[2]"))
+            # Targets of another kind would only fail at the first evaluation, log_every steps
+            # into training: the same number of axes, and the same width (K) where there is one
+            # (the time axis of output="all" may differ between the sets).
+            if y_val.ndim != y.ndim or (y.ndim > 1 and y_val.shape[-1] != y.shape[-1]):
+                raise ValueError(f"validation[1] must be targets like y's, {y.ndim}-D"
+                                 + (f" with {y.shape[-1]} per row" if y.ndim > 1 else "")
+                                 + f": y has shape {y.shape}, validation[1] {y_val.shape}")
 
         history = History()
         best, best_state, waited = math.inf, None, 0
