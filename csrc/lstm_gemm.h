@@ -79,15 +79,6 @@ static void FN(gemm_pack)(REAL *restrict dst, const REAL *restrict W, int rows, 
 #endif
 #endif
 
-/* C (m, n) = A (m, k) Bp (k, n), or += when accumulate; Bp packed by gemm_pack with ldb =
- * lstm_gemm_padded(n); A(i, p) = A[i * ars + p * acs]. */
-static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
-                           const REAL *Bp, REAL *C, size_t ldc, int accumulate)
-{
-    LSTM_GEMM_DISPATCH(gemm, m, n, k, A, ars, acs, Bp, lstm_gemm_padded((size_t)n), C, ldc,
-                       accumulate);
-}
-
 /* small_gemm on n columns of a wider packed B, rows ldb apart: the kernel's vector loads may
  * read past the n columns (never past the row's padding but for the last row, whose buffer
  * needs LSTM_GEMM_PAD more elements when the columns start off a multiple of it); what they
@@ -96,6 +87,15 @@ static void FN(small_gemm_cols)(int m, int n, int k, const REAL *A, size_t ars, 
                                 const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int accumulate)
 {
     LSTM_GEMM_DISPATCH(gemm, m, n, k, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+}
+
+/* C (m, n) = A (m, k) Bp (k, n), or += when accumulate; Bp packed by gemm_pack with ldb =
+ * lstm_gemm_padded(n); A(i, p) = A[i * ars + p * acs]. */
+static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
+                           const REAL *Bp, REAL *C, size_t ldc, int accumulate)
+{
+    FN(small_gemm_cols)(m, n, k, A, ars, acs, Bp, lstm_gemm_padded((size_t)n), C, ldc,
+                        accumulate);
 }
 
 /* y (n) = W (n, k) x, or += when accumulate; W's rows ldw apart (lstm_gemm_kernel.h). */

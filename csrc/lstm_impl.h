@@ -507,8 +507,11 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
     FN(init_state)(h_n, h0, (size_t)B * Ph);
     FN(init_state)(c_n, c0, (size_t)B * H);
+    /* Batches under 8 rows split their steps by hidden units; each chunk projects its own
+     * input columns when BLAS runs in the calling thread. */
+    const int units = unit_chunks(d), units_project = units > 0 && blas->single_threaded;
     if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
-    if (k.small && unit_chunks(d) > 0) /* the slack a split step's last vector may read */
+    if (k.small && units > 0) /* the slack a split step's last vector may read */
         memset(w_hh_t + (size_t)Ph * lstm_gemm_padded((size_t)G), 0, LSTM_GEMM_PAD * sizeof(REAL));
     if (split) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
@@ -521,7 +524,6 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const size_t lo = d->reverse ? off - rows : off;
         k.pre = training ? cache + lo * (size_t)G : chunk;
         k.pre_row0 = lo;
-        const int units = unit_chunks(d), units_project = units > 0 && blas->single_threaded;
         if (!split && !units_project) /* split calls' parts project their own rows, columns */
             FN(gemm)(blas, 'N', 'T', (int)rows, G, I, 1, x + lo * (size_t)I, I, w->w_ih, I, 0,
                      k.pre, G);
@@ -538,7 +540,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
             FN(forward_rows)(&k, 0, B);
         off = d->reverse ? lo : lo + rows;
     }
-    if (unit_chunks(d) > 0) { /* h_n: the last step's rows, as forward_rows copies them */
+    if (units > 0) { /* h_n: the last step's rows, as forward_rows copies them */
         const REAL *y_last = y + (size_t)(d->reverse ? 0 : T - 1) * B * (size_t)ldy;
         for (int r = 0; r < B; r++) FN(copy_n)(h_n + (size_t)r * H, y_last + (size_t)r * ldy, H);
     }
@@ -877,8 +879,9 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     FN(backward_loop) k = {blas, w, d, gates, cells, dh0, dc0, dh_rows, dr, dy, c0, w_hh_p,
                            lddy, small, FN(loop_parts)(d, 1)};
-    if (unit_chunks(d) > 0) {
-        FN(unit_back_job) u = {&k, unit_chunks(d)};
+    const int units = unit_chunks(d);
+    if (units > 0) {
+        FN(unit_back_job) u = {&k, units};
         lstm_parallel_steps(d->time_steps + 1, u.chunks, FN(backward_units), &u);
     } else if (k.parts > 1)
         lstm_parallel_for(k.parts, FN(backward_part), &k);

@@ -21,6 +21,13 @@
 
 #include "lstm.h"
 
+/* A stepped job in the calling thread: every chunk of a step, then the next step. */
+static void steps_in_order(int steps, int chunks, lstm_step_fn fn, void *ctx)
+{
+    for (int s = 0; s < steps; s++)
+        for (int c = 0; c < chunks; c++) fn(ctx, s, c);
+}
+
 #if defined(_WIN32) || defined(LSTM_NO_THREADS)
 
 int lstm_set_num_threads(int n) { return n == 1 ? LSTM_OK : LSTM_ERR_BAD_SIZE; }
@@ -31,8 +38,7 @@ void lstm_parallel_for(int parts, lstm_part_fn fn, void *ctx)
 }
 void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx)
 {
-    for (int s = 0; s < steps; s++)
-        for (int c = 0; c < chunks; c++) fn(ctx, s, c);
+    steps_in_order(steps, chunks, fn, ctx);
 }
 
 #else
@@ -297,8 +303,7 @@ static void steps_part(void *arg, int part)
 void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx)
 {
     if (chunks > MAX_STEP_CHUNKS) { /* not a size the core asks for: run it in order */
-        for (int s = 0; s < steps; s++)
-            for (int c = 0; c < chunks; c++) fn(ctx, s, c);
+        steps_in_order(steps, chunks, fn, ctx);
         return;
     }
     steps_job job = {.steps = steps, .chunks = chunks, .fn = fn, .ctx = ctx};

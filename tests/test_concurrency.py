@@ -34,6 +34,18 @@ def run_in_threads(work, n=N_THREADS):
     return results
 
 
+def assert_threads_match_serial(calls, rounds=3):
+    """calls(i) -> a list of (y, (h, c)); run from N_THREADS threads at once, ``rounds`` times,
+    each result must be the bits of calls(i) run in turn."""
+    serial = [calls(i) for i in range(N_THREADS)]
+    for _ in range(rounds):
+        for got, expected in zip(run_in_threads(calls), serial):
+            for (y, (h, c)), (y_s, (h_s, c_s)) in zip(got, expected):
+                np.testing.assert_array_equal(y, y_s)
+                np.testing.assert_array_equal(h, h_s)
+                np.testing.assert_array_equal(c, c_s)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_model_serves_eight_threads_as_it_serves_one(rng, dtype):
     """Every call kind, with and without lengths and states, from 8 threads at once."""
@@ -55,13 +67,7 @@ def test_one_model_serves_eight_threads_as_it_serves_one(rng, dtype):
         out.append((y_t, state))
         return out
 
-    serial = [calls(i) for i in range(N_THREADS)]
-    for _ in range(3):
-        for got, expected in zip(run_in_threads(calls), serial):
-            for (y, (h, c)), (y_s, (h_s, c_s)) in zip(got, expected):
-                np.testing.assert_array_equal(y, y_s)
-                np.testing.assert_array_equal(h, h_s)
-                np.testing.assert_array_equal(c, c_s)
+    assert_threads_match_serial(calls)
 
 
 def test_forwards_split_by_hidden_units_serve_eight_threads_as_one(rng):
@@ -79,13 +85,7 @@ def test_forwards_split_by_hidden_units_serve_eight_threads_as_one(rng):
                 model.forward(inputs[i], states[i])[:2]]
 
     with lstmcore.num_threads(2):
-        serial = [calls(i) for i in range(N_THREADS)]
-        for _ in range(3):
-            for got, expected in zip(run_in_threads(calls), serial):
-                for (y, (h, c)), (y_s, (h_s, c_s)) in zip(got, expected):
-                    np.testing.assert_array_equal(y, y_s)
-                    np.testing.assert_array_equal(h, h_s)
-                    np.testing.assert_array_equal(c, c_s)
+        assert_threads_match_serial(calls)
 
 
 def train(seed, dtype, steps=15):

@@ -410,6 +410,9 @@ static void T_(check_unit_split)(void)
                 const WEIGHTS w = {values[0], values[1], values[2], values[3], NULL};
                 REAL *y[2], *h_n[2], *c_n[2], *cache[2], *grad_buffers[2][7];
                 REAL *dy = T_(buffer)(&p, N * H, (REAL)0.25);
+                /* the backward's outputs: dx, dh0, dc0, then dW_ih, dW_hh, db_ih, db_hh */
+                const size_t grad_counts[7] = {N * I, (size_t)B * H, (size_t)B * H,
+                                               (size_t)G * I, (size_t)G * H, G, G};
                 for (int run = 0; run < 2; run++) {
                     expect_status("lstm_set_num_threads", lstm_set_num_threads(run ? 3 : 1),
                                   LSTM_OK);
@@ -426,9 +429,6 @@ static void T_(check_unit_split)(void)
                                                    state ? values[6] : NULL, &w, &d),
                                   LSTM_OK);
                     if (!training) continue;
-                    /* and its backward: dx, dh0, dc0, then dW_ih, dW_hh, db_ih, db_hh */
-                    const size_t grad_counts[7] = {N * I, (size_t)B * H, (size_t)B * H,
-                                                   (size_t)G * I, (size_t)G * H, G, G};
                     REAL **gb = grad_buffers[run];
                     for (int v = 0; v < 7; v++)
                         gb[v] = T_(buffer)(&p, grad_counts[v], v < 3 ? NAN : 0);
@@ -449,11 +449,9 @@ static void T_(check_unit_split)(void)
                                  && (!training || memcmp(cache[0], cache[1],
                                                          lstm_cache_size(&d) * sizeof(REAL)) == 0);
                 int same_grads = 1;
-                const size_t grad_sizes[7] = {N * I, (size_t)B * H, (size_t)B * H, (size_t)G * I,
-                                              (size_t)G * H, G, G};
                 for (int v = 0; training && v < 7; v++)
                     same_grads &= memcmp(grad_buffers[0][v], grad_buffers[1][v],
-                                         grad_sizes[v] * sizeof(REAL)) == 0;
+                                         grad_counts[v] * sizeof(REAL)) == 0;
                 if (!same || !same_grads) {
                     printf("FAIL unit split " STR(SUFFIX) ": T=%d B=%d%s%s%s differs between "
                            "1 and 3 threads%s\n", T, B, reverse ? " reverse" : "",
