@@ -111,3 +111,22 @@ def memory_size():
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def check_lengths(name, lengths, count, steps, per="sequence"):
+    """``lengths`` as an int64 array (count,) of true lengths in [1, steps]: a TypeError for
+    what is not integers (booleans included), a ValueError for another shape or a length out
+    of range, each naming ``name``; ``per`` says what each length belongs to."""
+    try:
+        array = np.asarray(lengths)
+    except (ValueError, TypeError) as exc:  # ragged lists
+        raise TypeError(f"{name} must be an array of integers: {exc}") from None
+    if array.shape != (count,):
+        raise ValueError(f"{name} must have shape ({count},), one per {per}, "
+                         f"got shape {array.shape}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {array.dtype}")
+    if array.min() < 1 or array.max() > steps:
+        raise ValueError(f"{name} must lie in [1, T={steps}], got min {array.min()} "
+                         f"max {array.max()}")
+    return array.astype(np.int64)

@@ -13,8 +13,8 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._checks import (BLAS_INT_MAX, check_flag, check_int, check_memory, float_array,
-                      float_dtype)
+from ._checks import (BLAS_INT_MAX, check_flag, check_int, check_lengths, check_memory,
+                      float_array, float_dtype)
 
 __all__ = ["LSTM", "LSTMCache"]
 
@@ -527,13 +527,4 @@ def _check_lengths(lengths, T, B, batched):
         return None
     if not batched:
         raise ValueError("lengths applies to batched input only; x is unbatched (T, I)")
-    arr = np.asarray(lengths)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
-        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
-    if arr.dtype == bool:
-        raise TypeError("lengths must be integers, got booleans")
-    if arr.shape != (B,):
-        raise ValueError(f"lengths must have shape ({B},), one per sequence, got {arr.shape}")
-    if arr.min() < 1 or arr.max() > T:
-        raise ValueError(f"lengths must lie in [1, T={T}], got min {arr.min()} max {arr.max()}")
-    return arr.astype(np.int64)
+    return check_lengths("lengths", lengths, B, T)

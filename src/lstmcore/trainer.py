@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import check_int, integer_array, real_array
+from ._checks import check_int, check_lengths, integer_array, real_array
 from .losses import cross_entropy, mse_loss
 from .model import SequenceModel
 
@@ -93,20 +93,7 @@ def _check_lengths(lengths, X, name, x_name):
     """
     if lengths is None:
         return None
-    try:
-        lengths = np.asarray(lengths)
-    except (ValueError, TypeError) as exc:  # ragged lists
-        raise TypeError(f"{name} must be an array of integers: {exc}") from None
-    n, t = X.shape[:2]
-    if lengths.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one per sample of {x_name}, "
-                         f"got shape {lengths.shape}")
-    if lengths.dtype.kind not in "iu":  # worded as the LSTM's own check
-        raise TypeError(f"{name} must be integers, got dtype {lengths.dtype}")
-    if lengths.min() < 1 or lengths.max() > t:
-        raise ValueError(f"{name} must lie in [1, T={t}], the time steps of {x_name}, got min "
-                         f"{lengths.min()} max {lengths.max()}")
-    return lengths
+    return check_lengths(name, lengths, X.shape[0], X.shape[1], per=f"sample of {x_name}")
 
 
 def _to_model_layout(model, a):
