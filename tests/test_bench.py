@@ -160,3 +160,47 @@ def test_plot_script_draws_a_png_from_the_json(tiny_run, tmp_path):
     source.write_text(json.dumps(tiny_run[1]))
     assert plot_bench.main([str(source), "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_variable_length_shape_is_timed_beside_its_padded_batch_in_the_same_rounds():
+    from lstmcore.bench import run
+
+    varlen = SMALL_CASES[2]
+    entries = run._entries(varlen, ["lstmcore", "reference"])
+    assert entries["lstmcore"] == ("lstmcore", varlen)
+    twin_peer, twin_shape = entries[run.PADDED_TWIN]
+    assert twin_peer == "lstmcore" and not twin_shape.varlen
+    assert (twin_shape.T, twin_shape.B, twin_shape.I, twin_shape.H) == (7, 5, 3, 4)
+    # no twin for full-length shapes, nor without lstmcore
+    assert run.PADDED_TWIN not in run._entries(SMALL_CASES[0], ["lstmcore"])
+    assert run.PADDED_TWIN not in run._entries(varlen, ["reference"])
+
+    results, skipped = run.measure(varlen, "inference", ["lstmcore"], threads=1, rounds=3,
+                                   ceiling_gflops=100.0, log=lambda message: None)
+    assert skipped == []
+    by_peer = {r["peer"]: r for r in results}
+    assert set(by_peer) == {"lstmcore", run.PADDED_TWIN}
+    own, twin = by_peer["lstmcore"], by_peer[run.PADDED_TWIN]
+    assert own["varlen"] and not twin["varlen"] and own["shape"] == twin["shape"]
+    assert twin["flops"] == twin_shape.flops("inference") > own["flops"]
+    assert len(own["times_ms"]) == len(twin["times_ms"]) == 3
+    assert twin["time_vs_lstmcore"] == pytest.approx(twin["median_ms"] / own["median_ms"])
+    [line] = report.padding_lines(results)
+    share = np.median(np.array(own["times_ms"]) / np.array(twin["times_ms"]))
+    assert line.startswith(f"variable lengths inference: {share:.2f} of the padded batch's time")
+    assert f"{varlen.valid_steps() / (7 * 5):.2f} of its steps valid" in line
+
+
+def test_padding_lines_pair_each_round_of_a_shape_and_work():
+    def result(peer, work, times, varlen=True):
+        return {"peer": peer, "work": work, "shape": "v", "times_ms": times, "T": 4, "B": 2,
+                "valid_steps": 6 if varlen else 8}
+
+    results = [result("lstmcore", "inference", [1.0, 5.0, 2.0]),
+               result("lstmcore-padded", "inference", [4.0, 6.0, 3.0], varlen=False),
+               result("lstmcore", "training", [1.0]),
+               result("torch", "training", [9.0])]
+    # per-round ratios 0.25, 0.83, 0.67: median 0.67, where the ratio of the medians is 0.5
+    assert report.padding_lines(results) == [
+        "v inference: 0.67 of the padded batch's time (median of per-round ratios), "
+        "for 0.75 of its steps valid"]

@@ -4,6 +4,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 
 _PACKAGES = ("numpy", "scipy", "threadpoolctl", "torch", "onnxruntime", "onnx")
 
@@ -78,6 +79,28 @@ def memory_table(results, markdown=False):
 _MEMORY_NOTE = ("peak RSS of one training step in a fresh process (VmHWM above the baseline "
                 "after imports); minimum = weights + grads + saved gates and cells + x, y, dy, dx")
 
+_PADDING_NOTE = ("lstmcore-padded is lstmcore on a variable-length batch's padded equivalent "
+                 "(every sequence T long), timed in the same rounds; the variable-length batch "
+                 "took")
+
+
+def padding_lines(results):
+    """For each variable-length shape and work timed beside its padded batch (run.PADDED_TWIN):
+    the share of the padded batch's time it took, as the median over rounds of the two's
+    ratio in each round (timed back to back, so under the same load), beside the share of the
+    batch's steps that are valid."""
+    lines = []
+    for twin in (r for r in results if r["peer"] == "lstmcore-padded"):
+        own = next((r for r in results if r["peer"] == "lstmcore" and r["work"] == twin["work"]
+                    and r["shape"] == twin["shape"]), None)
+        if own is None or len(own["times_ms"]) != len(twin["times_ms"]):
+            continue
+        share = statistics.median(a / b for a, b in zip(own["times_ms"], twin["times_ms"]))
+        valid = own["valid_steps"] / (twin["T"] * twin["B"])
+        lines.append(f"{own['shape']} {own['work']}: {share:.2f} of the padded batch's time "
+                     f"(median of per-round ratios), for {valid:.2f} of its steps valid")
+    return lines
+
 
 def text(document):
     """What the bench command prints: a summary line, the tables, the skipped peers."""
@@ -86,6 +109,9 @@ def text(document):
              f"{settings['rounds']} rounds; ceiling {ceiling['gflops']:.1f} GFLOP/s (float32 "
              f"GEMM {ceiling['n']}x{ceiling['n']}); x lstmcore = peer time / lstmcore time",
              results_table(document["results"])]
+    padding = padding_lines(document["results"])
+    if padding:
+        lines += ["", _PADDING_NOTE] + padding
     memory = memory_table(document["results"])
     if memory:
         lines += ["", _MEMORY_NOTE, memory]
@@ -117,6 +143,10 @@ def markdown(document):
         "",
         results_table(document["results"], markdown=True),
     ]
+    padding = padding_lines(document["results"])
+    if padding:
+        lines += ["", _PADDING_NOTE[0].upper() + _PADDING_NOTE[1:] + ":", ""]
+        lines += [f"- {line}" for line in padding]
     memory = memory_table(document["results"], markdown=True)
     if memory:
         lines += ["", _MEMORY_NOTE[0].upper() + _MEMORY_NOTE[1:] + ".", "", memory]

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from . import peers as peer_table
 from . import report
@@ -24,6 +24,8 @@ from .shapes import DEFAULT, SHAPES, WORKS, minimum_training_bytes, parse_shapes
 
 ROUND_SECONDS = 0.05
 CEILING_N = 2048
+# The name of lstmcore on a variable-length shape's padded batch, timed beside it (_entries).
+PADDED_TWIN = "lstmcore-padded"
 # The reference is skipped where one call takes longer than this: it would dominate the run.
 REFERENCE_MAX_SECONDS = 2.0
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -119,9 +121,22 @@ def measure_ceiling(threads, rounds):
     return {"n": CEILING_N, "median_ms": ms, "gflops": 2 * CEILING_N**3 / (ms * 1e6)}
 
 
+def _entries(shape, peers):
+    """What one measure() times: {name: (peer, shape)}, each peer on the shape, and for a
+    variable-length shape also lstmcore on its padded batch (PADDED_TWIN), in the same rounds:
+    the two are then timed under the same load, which the machine's drift between runs of
+    different shapes would not give (their ratio is what the core's skipping of the padding
+    is judged by)."""
+    entries = {peer: (peer, shape) for peer in peers}
+    if shape.varlen and "lstmcore" in peers:
+        entries[PADDED_TWIN] = ("lstmcore", replace(shape, varlen=False))
+    return entries
+
+
 def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
     """Times ``peers`` on one shape and work; returns (results, skipped) as JSON-ready dicts."""
-    workers = {peer: _Worker(peer, threads) for peer in peers}
+    entries = _entries(shape, peers)
+    workers = {name: _Worker(peer, threads) for name, (peer, _) in entries.items()}
     skipped, setups = [], {}
 
     def skip(peer, reason):
@@ -129,13 +144,15 @@ def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
         log(f"{shape.name:>12} {work:<9} {peer:<11} skipped: {reason}")
 
     try:
-        for peer, worker in workers.items():
+        for name, worker in workers.items():
+            peer, timed_shape = entries[name]
             limit = {"max_seconds": REFERENCE_MAX_SECONDS} if peer == "reference" else {}
             try:
-                setups[peer] = worker.ask(op="setup", peer=peer, shape=asdict(shape), work=work,
-                                          threads=threads, round_seconds=ROUND_SECONDS, **limit)
+                setups[name] = worker.ask(op="setup", peer=peer, shape=asdict(timed_shape),
+                                          work=work, threads=threads,
+                                          round_seconds=ROUND_SECONDS, **limit)
             except WorkerError as err:
-                skip(peer, str(err))
+                skip(name, str(err))
         seconds = {peer: [] for peer in setups}
         for r in range(rounds):
             turn = list(seconds)
@@ -149,8 +166,8 @@ def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
         for worker in workers.values():
             worker.close()
 
-    results = [_result(shape, work, peer, times, setups[peer], ceiling_gflops)
-               for peer, times in seconds.items()]
+    results = [_result(entries[name][1], work, name, times, setups[name], ceiling_gflops)
+               for name, times in seconds.items()]
     base = next((r["median_ms"] for r in results if r["peer"] == "lstmcore"), None)
     for r in results:
         r["time_vs_lstmcore"] = r["median_ms"] / base if base else None
