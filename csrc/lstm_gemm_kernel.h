@@ -24,18 +24,35 @@
 
 typedef REAL GK(vec) __attribute__((vector_size(GK_VBYTES)));
 
-/* One block: rows R <= GK_ROWS, vectors V <= GK_VECS, both constants after inlining, so the
- * accumulators are registers. cols (<= V * GK_VL) columns of C are valid. */
+/* Keeps a loaded vector of B in a register for every row of a block. Left alone, GCC folds the
+ * load into each row's FMA when the block has fewer than 4 rows, loading it once a row: a
+ * variable-length batch's last, partial block of a step then ran at the load ports' pace
+ * (3 rows took longer than 4, 2 as long as 4). An empty asm that claims to change the vector
+ * makes the load happen once. */
+#ifndef GK_IN_REGISTER
+#if LSTM_GEMM_X86
+#define GK_IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define GK_IN_REGISTER(v) ((void)0)
+#endif
+#endif
+
+/* One block: rows R <= GK_ROWS, vectors V <= 2 * GK_VECS (the wide blocks of the last rows),
+ * both constants after inlining, so the accumulators are registers. cols (<= V * GK_VL)
+ * columns of C are valid. */
 static inline __attribute__((always_inline)) GK_FN_ATTR void
 GK(block)(const int R, const int V, int k, const REAL *A, size_t ars, size_t acs,
           const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int cols, int accumulate)
 {
-    GK(vec) acc[GK_ROWS][GK_VECS];
+    GK(vec) acc[GK_ROWS][2 * GK_VECS];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = (GK(vec)){0};
     for (int p = 0; p < k; p++) {
-        GK(vec) b[GK_VECS];
-        for (int v = 0; v < V; v++) memcpy(&b[v], Bp + p * ldb + v * GK_VL, sizeof b[v]);
+        GK(vec) b[2 * GK_VECS];
+        for (int v = 0; v < V; v++) {
+            memcpy(&b[v], Bp + p * ldb + v * GK_VL, sizeof b[v]);
+            GK_IN_REGISTER(b[v]);
+        }
         for (int r = 0; r < R; r++) {
             const REAL a = A[r * ars + p * acs];
             for (int v = 0; v < V; v++) acc[r][v] += a * b[v];
@@ -54,10 +71,34 @@ GK(block)(const int R, const int V, int k, const REAL *A, size_t ars, size_t acs
                 memcpy(c + v * GK_VL, &t, sizeof t);
             }
         } else { /* the last, partial block of columns: C has no room past cols */
-            REAL t[GK_VECS * GK_VL];
+            REAL t[2 * GK_VECS * GK_VL];
             memcpy(t, acc[r], (size_t)V * sizeof acc[r][0]);
             for (int j = 0; j < cols; j++) c[j] = accumulate ? c[j] + t[j] : t[j];
         }
+    }
+}
+
+/* The rows past the last whole block of GK_ROWS (a variable-length step's rows are any
+ * number): 3 as one block a column block, 1 or 2 over two column blocks at once where there
+ * are two, since with GK_VECS vectors their few chains of FMAs wait on each other's latency
+ * (a 1-row block took 3 times a row's share of a 4-row block's time). Each element's sum is
+ * the same whichever block computes it. */
+static inline __attribute__((always_inline)) GK_FN_ATTR void
+GK(last_rows)(const int R, int n, int k, const REAL *a, size_t ars, size_t acs, const REAL *Bp,
+              size_t ldb, REAL *C, size_t ldc, int accumulate)
+{
+    const int width = GK_VECS * GK_VL;
+    int j0 = 0;
+    if (R <= 2)
+        for (; j0 + 2 * width <= n; j0 += 2 * width)
+            GK(block)(R, 2 * GK_VECS, k, a, ars, acs, Bp + j0, ldb, C + j0, ldc, 2 * width,
+                      accumulate);
+    for (; j0 < n; j0 += width) {
+        const int cols = n - j0 < width ? n - j0 : width;
+        if (cols > GK_VL)
+            GK(block)(R, GK_VECS, k, a, ars, acs, Bp + j0, ldb, C + j0, ldc, cols, accumulate);
+        else
+            GK(block)(R, 1, k, a, ars, acs, Bp + j0, ldb, C + j0, ldc, cols, accumulate);
     }
 }
 
@@ -65,34 +106,28 @@ static GK_FN_ATTR void GK(gemm)(int m, int n, int k, const REAL *A, size_t ars, 
                                 const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int accumulate)
 {
     const int width = GK_VECS * GK_VL;
+    const int full = m - m % GK_ROWS; /* rows in whole blocks */
     /* Column blocks outside: the block's k x width slice of B stays in L1 across the rows. */
     for (int j0 = 0; j0 < n; j0 += width) {
         const int cols = n - j0 < width ? n - j0 : width;
         const int vecs = (cols + GK_VL - 1) / GK_VL;
-        for (int i0 = 0; i0 < m; i0 += GK_ROWS) {
-            const int rows = m - i0 < GK_ROWS ? m - i0 : GK_ROWS;
+        for (int i0 = 0; i0 < full; i0 += GK_ROWS) {
             const REAL *a = A + (size_t)i0 * ars;
             const REAL *b = Bp + j0;
             REAL *c = C + (size_t)i0 * ldc + j0;
-/* Every (rows, vecs) pair gets its own constant-size copy of the block. */
-#define GK_CASE(R, V) GK(block)(R, V, k, a, ars, acs, b, ldb, c, ldc, cols, accumulate)
-            if (vecs == 2) {
-                switch (rows) {
-                case 4: GK_CASE(4, 2); break;
-                case 3: GK_CASE(3, 2); break;
-                case 2: GK_CASE(2, 2); break;
-                default: GK_CASE(1, 2); break;
-                }
-            } else {
-                switch (rows) {
-                case 4: GK_CASE(4, 1); break;
-                case 3: GK_CASE(3, 1); break;
-                case 2: GK_CASE(2, 1); break;
-                default: GK_CASE(1, 1); break;
-                }
-            }
-#undef GK_CASE
+            if (vecs == 2)
+                GK(block)(GK_ROWS, 2, k, a, ars, acs, b, ldb, c, ldc, cols, accumulate);
+            else
+                GK(block)(GK_ROWS, 1, k, a, ars, acs, b, ldb, c, ldc, cols, accumulate);
         }
+    }
+    const REAL *a = A + (size_t)full * ars;
+    REAL *c = C + (size_t)full * ldc;
+    switch (m - full) {
+    case 3: GK(last_rows)(3, n, k, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    case 2: GK(last_rows)(2, n, k, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    case 1: GK(last_rows)(1, n, k, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    default: break;
     }
 }
 
