@@ -1,6 +1,7 @@
 """The benchmark harness: shapes and flops, the peers computing one LSTM, a tiny run of main()."""
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +205,13 @@ def test_padding_lines_pair_each_round_of_a_shape_and_work():
     assert report.padding_lines(results) == [
         "v inference: 0.67 of the padded batch's time (median of per-round ratios), "
         "for 0.75 of its steps valid"]
+
+
+def test_markdown_names_the_malloc_settings_when_the_run_had_any(tiny_run):
+    _, document, text = tiny_run
+    assert document["machine"]["glibc_tunables"] == os.environ.get("GLIBC_TUNABLES")
+    tuned = json.loads(json.dumps(document))
+    tuned["machine"]["glibc_tunables"] = "glibc.malloc.trim_threshold=268435456"
+    assert "- GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456\n" in report.markdown(tuned)
+    tuned["machine"]["glibc_tunables"] = None
+    assert "GLIBC_TUNABLES" not in report.markdown(tuned)

@@ -46,6 +46,8 @@ def machine_info():
                   ("internal_api", "version", "architecture", "num_threads", "filepath")}
                  for lib in threadpool_info()],
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        # malloc's settings change how often the per-call arrays fault their pages in (README)
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -138,6 +140,10 @@ def markdown(document):
         f"rounds, peers taking turns, each in its own process",
         f"- Ceiling: float32 GEMM {ceiling['n']}x{ceiling['n']} through NumPy, "
         f"{ceiling['gflops']:.1f} GFLOP/s",
+    ]
+    if machine.get("glibc_tunables"):
+        lines.append(f"- GLIBC_TUNABLES={machine['glibc_tunables']}")
+    lines += [
         "",
         "x lstmcore = peer time / lstmcore time (above 1: lstmcore is faster).",
         "",
