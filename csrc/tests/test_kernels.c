@@ -1,0 +1,145 @@
+/*
+ * The core's own product kernels (lstm_gemm_kernel.h) against a naive product in double, for
+ * every instruction-set instance this CPU can run, both dtypes: the small GEMM over row counts
+ * 1-11 (whole 4-row blocks and every remainder), column counts around the vector and block
+ * widths, with and without accumulation, and the matrix-vector and vector-matrix kernels. The
+ * LSTM tests reach only the instance the dispatcher picks on the machine that runs them; this
+ * reaches the others too (valgrind, which hides AVX-512, runs the AVX2 instance).
+ *
+ * It includes lstm.c, the kernels being internal to it. Exits 1 on any mismatch.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lstm.c"
+
+static int failures;
+static unsigned seed = 1;
+
+static double next_value(void)
+{
+    seed = seed * 1103515245u + 12345u;
+    return (double)((seed >> 8) & 1023) / 512 - 1;
+}
+
+/* |actual - want| within what summing k products in another order may change, in the dtype. */
+static int close_enough(double actual, double want, double magnitude, double eps)
+{
+    return fabs(actual - want) <= 8 * eps * (magnitude + fabs(want)) + 1e-300;
+}
+
+#define DEFINE_CHECKS(REAL_T, SUF, EPS)                                                          \
+    typedef void (*gemm_fn_##SUF)(int, int, int, const REAL_T *, size_t, size_t,                \
+                                  const REAL_T *, size_t, REAL_T *, size_t, int);               \
+    typedef void (*vec_fn_##SUF)(int, int, const REAL_T *, size_t, const REAL_T *, REAL_T *,    \
+                                 int);                                                          \
+                                                                                                 \
+    static void check_gemm_##SUF(const char *isa, gemm_fn_##SUF gemm)                           \
+    {                                                                                            \
+        static const int widths[] = {1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 130};          \
+        int bad = 0;                                                                             \
+        for (int m = 1; m <= 11; m++)                                                            \
+            for (int wi = 0; wi < (int)(sizeof widths / sizeof widths[0]); wi++)                \
+                for (int k = 1; k <= 70; k += 23)                                                \
+                    for (int acc = 0; acc < 2; acc++) {                                          \
+                        const int n = widths[wi], ldc = n + 3; /* columns past n: untouched */   \
+                        const size_t ldb = lstm_gemm_padded((size_t)n);                          \
+                        REAL_T *A = malloc(sizeof(REAL_T) * m * k);                              \
+                        REAL_T *Bp = calloc(k * ldb, sizeof(REAL_T));                            \
+                        REAL_T *C = malloc(sizeof(REAL_T) * m * ldc);                            \
+                        REAL_T *C0 = malloc(sizeof(REAL_T) * m * ldc);                           \
+                        for (int i = 0; i < m * k; i++) A[i] = (REAL_T)next_value();            \
+                        for (int p = 0; p < k; p++)                                              \
+                            for (int j = 0; j < n; j++) Bp[p * ldb + j] = (REAL_T)next_value();  \
+                        for (int i = 0; i < m * ldc; i++) C[i] = C0[i] = (REAL_T)next_value();  \
+                        gemm(m, n, k, A, (size_t)k, 1, Bp, ldb, C, (size_t)ldc, acc);           \
+                        for (int i = 0; i < m; i++)                                              \
+                            for (int j = 0; j < ldc; j++) {                                      \
+                                double want = C0[i * ldc + j], sum = 0, magnitude = 0;           \
+                                for (int p = 0; p < k && j < n; p++) {                           \
+                                    sum += (double)A[i * k + p] * Bp[p * ldb + j];               \
+                                    magnitude += fabs((double)A[i * k + p] * Bp[p * ldb + j]);   \
+                                }                                                                \
+                                if (j < n) want = acc ? want + sum : sum;                        \
+                                if (j < n ? !close_enough(C[i * ldc + j], want, magnitude, EPS)  \
+                                          : C[i * ldc + j] != C0[i * ldc + j])                   \
+                                    bad++;                                                       \
+                            }                                                                    \
+                        free(A), free(Bp), free(C), free(C0);                                    \
+                    }                                                                            \
+        printf("%-4s gemm " #SUF " %s: rows 1-11, widths 1-130, with and without accumulation\n", \
+               bad ? "FAIL" : "ok", isa);                                                       \
+        failures += bad != 0;                                                                    \
+    }                                                                                            \
+                                                                                                 \
+    /* y (n) = W x (k) when !transposed, y (k) = x (n) W when transposed; W (n, k), ld k + 2. */ \
+    static void check_vec_##SUF(const char *isa, const char *name, vec_fn_##SUF fn,             \
+                                int transposed)                                                  \
+    {                                                                                            \
+        static const int sizes[] = {1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 64, 65, 130};              \
+        const int count = (int)(sizeof sizes / sizeof sizes[0]);                                 \
+        int bad = 0;                                                                             \
+        for (int a = 0; a < count; a++)                                                          \
+            for (int b = 0; b < count; b++)                                                      \
+                for (int acc = 0; acc < 2; acc++) {                                              \
+                    const int n = sizes[a], k = sizes[b], ldw = k + 2;                           \
+                    const int in = transposed ? n : k, out = transposed ? k : n;                 \
+                    REAL_T *W = malloc(sizeof(REAL_T) * n * ldw);                                \
+                    REAL_T *x = malloc(sizeof(REAL_T) * in);                                     \
+                    REAL_T *y = malloc(sizeof(REAL_T) * out);                                    \
+                    REAL_T *y0 = malloc(sizeof(REAL_T) * out);                                   \
+                    for (int i = 0; i < n * ldw; i++) W[i] = (REAL_T)next_value();              \
+                    for (int i = 0; i < in; i++) x[i] = (REAL_T)next_value();                    \
+                    for (int i = 0; i < out; i++) y[i] = y0[i] = (REAL_T)next_value();           \
+                    fn(n, k, W, (size_t)ldw, x, y, acc);                                         \
+                    for (int o = 0; o < out; o++) {                                              \
+                        double sum = 0, magnitude = 0;                                           \
+                        for (int i = 0; i < in; i++) {                                           \
+                            const double w = transposed ? W[i * ldw + o] : W[o * ldw + i];       \
+                            sum += w * x[i];                                                     \
+                            magnitude += fabs(w * x[i]);                                         \
+                        }                                                                        \
+                        if (!close_enough(y[o], acc ? y0[o] + sum : sum, magnitude, EPS)) bad++; \
+                    }                                                                            \
+                    free(W), free(x), free(y), free(y0);                                         \
+                }                                                                                \
+        printf("%-4s %s " #SUF " %s: sizes 1-130, with and without accumulation\n",             \
+               bad ? "FAIL" : "ok", name, isa);                                                 \
+        failures += bad != 0;                                                                    \
+    }                                                                                            \
+                                                                                                 \
+    static void check_isa_##SUF(const char *isa, gemm_fn_##SUF gemm, vec_fn_##SUF matvec,      \
+                                vec_fn_##SUF vecmat)                                             \
+    {                                                                                            \
+        check_gemm_##SUF(isa, gemm);                                                             \
+        check_vec_##SUF(isa, "matvec", matvec, 0);                                               \
+        check_vec_##SUF(isa, "vecmat", vecmat, 1);                                               \
+    }
+
+DEFINE_CHECKS(float, f32, 5.96e-8)
+DEFINE_CHECKS(double, f64, 1.12e-16)
+
+int main(void)
+{
+    check_isa_f32("baseline", gemm_f32_base, matvec_f32_base, vecmat_f32_base);
+    check_isa_f64("baseline", gemm_f64_base, matvec_f64_base, vecmat_f64_base);
+#if LSTM_GEMM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        check_isa_f32("avx2", gemm_f32_avx2, matvec_f32_avx2, vecmat_f32_avx2);
+        check_isa_f64("avx2", gemm_f64_avx2, matvec_f64_avx2, vecmat_f64_avx2);
+    } else {
+        printf("skip avx2: this CPU has no AVX2 with FMA\n");
+    }
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+        check_isa_f32("avx512", gemm_f32_avx512, matvec_f32_avx512, vecmat_f32_avx512);
+        check_isa_f64("avx512", gemm_f64_avx512, matvec_f64_avx512, vecmat_f64_avx512);
+    } else {
+        printf("skip avx512: this CPU has no AVX-512\n");
+    }
+#endif
+    printf("%s: %d failure%s\n", failures ? "FAILED" : "PASSED", failures,
+           failures == 1 ? "" : "s");
+    return failures ? 1 : 0;
+}
