@@ -120,10 +120,13 @@ def test_tiny_run_results_carry_times_rates_and_memory(tiny_run):
         assert r["ceiling_pct"] == pytest.approx(100 * r["gflops"] / document["ceiling"]["gflops"])
         if "lstmcore" in INSTALLED:
             assert r["time_vs_lstmcore"] > 0
+        # Linux counts them: a number, never negative (0 when every page was already there)
+        assert r["faults_per_call"] is not None and r["faults_per_call"] >= 0
         if r["work"] == "training":
             assert r["minimum_bytes"] == minimum_training_bytes(SHAPES["seed"])
             assert r["peak_rss_bytes"] is None or r["peak_rss_bytes"] > 0
     assert "median ms" in report.results_table(document["results"])
+    assert "faults/call" in report.results_table(document["results"])
     assert "peak / minimum" in report.memory_table(document["results"])
 
 
@@ -215,3 +218,23 @@ def test_markdown_names_the_malloc_settings_when_the_run_had_any(tiny_run):
     assert "- GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456\n" in report.markdown(tuned)
     tuned["machine"]["glibc_tunables"] = None
     assert "GLIBC_TUNABLES" not in report.markdown(tuned)
+
+
+def test_a_round_counts_the_page_faults_of_its_calls():
+    import mmap
+
+    from lstmcore.bench import worker
+
+    pages = 64
+
+    def step():  # writes one byte to each page of a fresh anonymous mapping: a fault a page
+        mapping = mmap.mmap(-1, pages * mmap.PAGESIZE)
+        for offset in range(0, pages * mmap.PAGESIZE, mmap.PAGESIZE):
+            mapping[offset] = 1
+        mapping.close()
+
+    w = worker.Worker()
+    w.step, w.number = step, 5
+    reply = w.run_round({})
+    assert reply["seconds"] > 0
+    assert pages <= reply["faults"] < 4 * pages

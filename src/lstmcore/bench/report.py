@@ -58,12 +58,14 @@ def _format(value, spec):
 
 
 def results_table(results, markdown=False):
-    """One line per (shape, work, peer): median ms, GFLOP/s, % of ceiling, time / lstmcore."""
+    """One line per (shape, work, peer): median ms, GFLOP/s, % of ceiling, time / lstmcore,
+    and the median over rounds of the page faults a call took."""
     header = ("shape", "size", "work", "peer", "median ms", "GFLOP/s", "% ceiling",
-              "x lstmcore")
+              "x lstmcore", "faults/call")
     rows = [(r["shape"], r["size"], r["work"], r["peer"], _format(r["median_ms"], ".3f"),
              _format(r["gflops"], ".2f"), _format(r["ceiling_pct"], ".1f"),
-             _format(r["time_vs_lstmcore"], ".2f")) for r in results]
+             _format(r["time_vs_lstmcore"], ".2f"), _format(r.get("faults_per_call"), ".0f"))
+            for r in results]
     return _table(header, rows, 4, markdown)
 
 

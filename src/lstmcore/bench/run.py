@@ -154,20 +154,24 @@ def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
             except WorkerError as err:
                 skip(name, str(err))
         seconds = {peer: [] for peer in setups}
+        faults = {peer: [] for peer in setups}
         for r in range(rounds):
             turn = list(seconds)
             for peer in turn[r % len(turn):] + turn[:r % len(turn)] if turn else []:
                 try:
-                    seconds[peer].append(workers[peer].ask(op="run_round")["seconds"])
+                    reply = workers[peer].ask(op="run_round")
                 except WorkerError as err:
                     del seconds[peer]
                     skip(peer, str(err))
+                    continue
+                seconds[peer].append(reply["seconds"])
+                faults[peer].append(reply.get("faults"))
     finally:
         for worker in workers.values():
             worker.close()
 
-    results = [_result(entries[name][1], work, name, times, setups[name], ceiling_gflops)
-               for name, times in seconds.items()]
+    results = [_result(entries[name][1], work, name, times, faults[name], setups[name],
+                       ceiling_gflops) for name, times in seconds.items()]
     base = next((r["median_ms"] for r in results if r["peer"] == "lstmcore"), None)
     for r in results:
         r["time_vs_lstmcore"] = r["median_ms"] / base if base else None
@@ -175,8 +179,9 @@ def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
     return results, skipped
 
 
-def _result(shape, work, peer, seconds, setup, ceiling_gflops):
+def _result(shape, work, peer, seconds, faults, setup, ceiling_gflops):
     ms = _median_ms(seconds)
+    known = [f for f in faults if f is not None]
     gflops = shape.flops(work) / (ms * 1e6)
     return {
         "shape": shape.name, "size": shape.describe(), "T": shape.T, "B": shape.B,
@@ -185,6 +190,7 @@ def _result(shape, work, peer, seconds, setup, ceiling_gflops):
         "valid_steps": shape.valid_steps(), "work": work, "peer": peer,
         "flops": shape.flops(work), "median_ms": ms, "times_ms": [1e3 * s for s in seconds],
         "calls_per_round": setup["number"], "gflops": gflops,
+        "faults_per_call": statistics.median(known) if known else None,
         "ceiling_pct": 100 * gflops / ceiling_gflops,
         "peak_rss_bytes": setup["peak_rss_bytes"],
         "minimum_bytes": minimum_training_bytes(shape) if work == "training" else None,

@@ -73,6 +73,15 @@ def _timed(step, number):
     return (time.perf_counter() - start) / number
 
 
+def _minor_faults():
+    """Page faults the process has taken without reading a disk, or None where unknown."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 class Worker:
     """Holds the step function between requests."""
 
@@ -105,7 +114,14 @@ class Worker:
                 "peak_rss_bytes": peak, "libraries": _libraries()}
 
     def run_round(self, request):
-        return {"seconds": _timed(self.step, self.number)}
+        # Page faults a call: the pages of arrays that malloc took fresh from the system
+        # (README). They may cost more than the arithmetic, and differ from one process to
+        # the next.
+        before = _minor_faults()
+        seconds = _timed(self.step, self.number)
+        after = _minor_faults()
+        faults = None if before is None else (after - before) / self.number
+        return {"seconds": seconds, "faults": faults}
 
 
 def main(argv=None):
