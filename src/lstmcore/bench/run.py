@@ -153,19 +153,19 @@ def measure(shape, work, peers, threads, rounds, ceiling_gflops, log):
                                           round_seconds=ROUND_SECONDS, **limit)
             except WorkerError as err:
                 skip(name, str(err))
-        seconds = {peer: [] for peer in setups}
-        faults = {peer: [] for peer in setups}
+        seconds = {name: [] for name in setups}
+        faults = {name: [] for name in setups}
         for r in range(rounds):
             turn = list(seconds)
-            for peer in turn[r % len(turn):] + turn[:r % len(turn)] if turn else []:
+            for name in turn[r % len(turn):] + turn[:r % len(turn)] if turn else []:
                 try:
-                    reply = workers[peer].ask(op="run_round")
+                    reply = workers[name].ask(op="run_round")
                 except WorkerError as err:
-                    del seconds[peer]
-                    skip(peer, str(err))
+                    del seconds[name]
+                    skip(name, str(err))
                     continue
-                seconds[peer].append(reply["seconds"])
-                faults[peer].append(reply.get("faults"))
+                seconds[name].append(reply["seconds"])
+                faults[name].append(reply.get("faults"))
     finally:
         for worker in workers.values():
             worker.close()

@@ -25,6 +25,11 @@ import os
 import sys
 import time
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 import numpy as np
 from scipy.linalg import blas
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -75,9 +80,7 @@ def _timed(step, number):
 
 def _minor_faults():
     """Page faults the process has taken without reading a disk, or None where unknown."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
+    if resource is None:
         return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
