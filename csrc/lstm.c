@@ -225,10 +225,12 @@ static size_t packed_h_prev_size(const lstm_dims *d)
 }
 
 /* Elements of W_ih (G, pad(I)) and x (N, pad(I)) packed for dx = dG W_ih and dW_ih += dG^T x
- * on the core's GEMM, when the products after the loop run in pieces. */
+ * on the core's GEMM, when the products after the loop run in pieces; none for I = 1, where
+ * they are a matrix-vector and a vector-matrix product on W_ih and x as stored (lstm_impl.h,
+ * tail_task). */
 static size_t packed_tail_inputs_size(const lstm_dims *d)
 {
-    if (!tail_pieces(d)) return 0;
+    if (!tail_pieces(d) || d->input_size == 1) return 0;
     return (4 * (size_t)d->hidden_size + lstm_rows(d)) * lstm_gemm_padded((size_t)d->input_size);
 }
 

@@ -652,12 +652,14 @@ typedef struct {
     const GRADS *g;
     const REAL *w_ih, *gates, *x, *y, *h0; /* gates holds dG (N, G) */
     /* When the products run in pieces on the core's GEMM, their operands packed: h_{t-1}
-     * (pack_h_prev), W_ih and x (gemm_pack); else NULL, and BLAS runs them. */
+     * (pack_h_prev), W_ih and x (gemm_pack); else NULL, and BLAS runs them (or, with
+     * vector_input, the matrix-vector kernels on W_ih and x as stored). */
     const REAL *h_prev, *w_ih_p, *x_p;
     REAL *dx;
     int ldy, accumulate_dx;
     int dw_hh_rows, dx_rows, dw_ih_rows, db_cols; /* rows or columns of a piece */
     int dw_hh_n, dx_n, dw_ih_n, db_n;             /* pieces; 0 when not wanted */
+    int vector_input; /* pieces with I = 1: dx and dW_ih on the matrix-vector kernels */
 } FN(backward_tail);
 
 static inline int FN(min_int)(int a, int b) { return a < b ? a : b; }
@@ -681,7 +683,12 @@ static void FN(tail_task)(void *ctx, int task)
     task -= j->dw_hh_n;
     if (task < j->dx_n) { /* dx = dG W_ih, rows r0.. */
         const int r0 = task * j->dx_rows, m = FN(min_int)(n - r0, j->dx_rows);
-        if (j->w_ih_p)
+        /* With one input column a GEMM block would fill one lane of each vector (16 times
+         * the work at the seed shape's I = 1): a dot product a row instead. */
+        if (j->vector_input)
+            FN(small_matvec)(m, G, j->gates + (size_t)r0 * G, G, j->w_ih, j->dx + r0,
+                             j->accumulate_dx);
+        else if (j->w_ih_p)
             FN(small_gemm)(m, I, G, j->gates + (size_t)r0 * G, G, 1, j->w_ih_p,
                            j->dx + (size_t)r0 * I, I, j->accumulate_dx);
         else
@@ -692,7 +699,9 @@ static void FN(tail_task)(void *ctx, int task)
     task -= j->dx_n;
     if (task < j->dw_ih_n) { /* dW_ih += dG^T x, rows g0.. */
         const int g0 = task * j->dw_ih_rows, m = FN(min_int)(G - g0, j->dw_ih_rows);
-        if (j->x_p)
+        if (j->vector_input) /* dW_ih's column g0.. += x^T dG: the rows of dG summed, in order */
+            FN(small_vecmat)(n, m, j->gates + g0, G, j->x, g->dw_ih + g0, 1);
+        else if (j->x_p)
             FN(small_gemm)(m, I, n, j->gates + g0, 1, G, j->x_p, g->dw_ih + (size_t)g0 * I, I, 1);
         else
             FN(gemm)(j->blas, 'T', 'N', m, I, n, 1, j->gates + g0, G, j->x, I, 1,
@@ -907,6 +916,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
                               /* two column pieces of whole vectors when there are enough */
                               (split || blas_pieces) && G >= 32 ? (G / 2 + 15) / 16 * 16 : G,
                               0, 0, 0, 0};
+    tail.vector_input = split && I == 1;
     tail.dw_hh_n = g->dw_hh ? (G + tail.dw_hh_rows - 1) / tail.dw_hh_rows : 0;
     tail.dx_n = dx ? (n + tail.dx_rows - 1) / tail.dx_rows : 0;
     tail.dw_ih_n = g->dw_ih ? (G + tail.dw_ih_rows - 1) / tail.dw_ih_rows : 0;
