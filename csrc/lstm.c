@@ -224,13 +224,20 @@ static size_t packed_h_prev_size(const lstm_dims *d)
     return lstm_rows(d) * lstm_gemm_padded(Ph);
 }
 
+/* Whether the backward's pieces run dx = dG W_ih and dW_ih += dG^T x as a matrix-vector and
+ * a vector-matrix product on W_ih and x as stored (lstm_impl.h, tail_task): with one input
+ * column a GEMM block fills one lane of each vector. */
+static int vector_tail_inputs(const lstm_dims *d)
+{
+    return tail_pieces(d) && d->input_size == 1;
+}
+
 /* Elements of W_ih (G, pad(I)) and x (N, pad(I)) packed for dx = dG W_ih and dW_ih += dG^T x
- * on the core's GEMM, when the products after the loop run in pieces; none for I = 1, where
- * they are a matrix-vector and a vector-matrix product on W_ih and x as stored (lstm_impl.h,
- * tail_task). */
+ * on the core's GEMM, when the products after the loop run in pieces (but on the
+ * matrix-vector kernels: vector_tail_inputs). */
 static size_t packed_tail_inputs_size(const lstm_dims *d)
 {
-    if (!tail_pieces(d) || d->input_size == 1) return 0;
+    if (!tail_pieces(d) || vector_tail_inputs(d)) return 0;
     return (4 * (size_t)d->hidden_size + lstm_rows(d)) * lstm_gemm_padded((size_t)d->input_size);
 }
 

@@ -683,9 +683,7 @@ static void FN(tail_task)(void *ctx, int task)
     task -= j->dw_hh_n;
     if (task < j->dx_n) { /* dx = dG W_ih, rows r0.. */
         const int r0 = task * j->dx_rows, m = FN(min_int)(n - r0, j->dx_rows);
-        /* With one input column a GEMM block would fill one lane of each vector (16 times
-         * the work at the seed shape's I = 1): a dot product a row instead. */
-        if (j->vector_input)
+        if (j->vector_input) /* one input column: a dot product a row (vector_tail_inputs) */
             FN(small_matvec)(m, G, j->gates + (size_t)r0 * G, G, j->w_ih, j->dx + r0,
                              j->accumulate_dx);
         else if (j->w_ih_p)
@@ -719,6 +717,15 @@ static void FN(tail_task)(void *ctx, int task)
     }
 }
 
+/* dh (rows, n), rows ld_dh apart, += dy (rows, n), rows lddy apart: the step's output
+ * gradient joins the running dL/dh. */
+static void FN(add_dy)(REAL *restrict dh, size_t ld_dh, const REAL *restrict dy, size_t lddy,
+                       int rows, int n)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) dh[(size_t)r * ld_dh + j] += dy[(size_t)r * lddy + j];
+}
+
 /* The backward's time loop, shared by the threads that split its rows. */
 typedef struct {
     const lstm_blas *blas;
@@ -748,11 +755,7 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
         const size_t row0 = off_t + (size_t)lo; /* packed row of this range's first row */
 
         if (k->dy)
-            for (int r = 0; r < rows; r++) {
-                const REAL *dy_row = k->dy + (row0 + r) * (size_t)k->lddy;
-                REAL *dh_row = dh + (size_t)r * Ph;
-                for (int j = 0; j < Ph; j++) dh_row[j] += dy_row[j];
-            }
+            FN(add_dy)(dh, (size_t)Ph, k->dy + row0 * (size_t)k->lddy, (size_t)k->lddy, rows, Ph);
         const REAL *d_r = dh;
         if (P > 0) {
             /* h = r W_hr^T */
@@ -837,11 +840,7 @@ static void FN(backward_units)(void *ctx, int step, int chunk)
     const int t = d->reverse ? step : T - 1 - step;
     const size_t row0 = (size_t)t * B;
     if (k->dy)
-        for (int r = 0; r < B; r++) {
-            const REAL *dy_row = k->dy + (row0 + r) * (size_t)k->lddy + lo;
-            REAL *dh_row = dh + (size_t)r * H;
-            for (int j = 0; j < n; j++) dh_row[j] += dy_row[j];
-        }
+        FN(add_dy)(dh, (size_t)H, k->dy + row0 * (size_t)k->lddy + lo, (size_t)k->lddy, B, n);
     /* c_{t-1}: the cells of the step before in the forward's order, or c0 at its first step */
     const int first = d->reverse ? t == T - 1 : t == 0;
     const REAL *c_before = first ? NULL : k->cells + (d->reverse ? row0 + B : row0 - B) * H;
@@ -915,8 +914,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
                                     : blas_pieces ? FN(blas_piece_rows)(G) : G,
                               /* two column pieces of whole vectors when there are enough */
                               (split || blas_pieces) && G >= 32 ? (G / 2 + 15) / 16 * 16 : G,
-                              0, 0, 0, 0};
-    tail.vector_input = split && I == 1;
+                              0, 0, 0, 0, vector_tail_inputs(d)};
     tail.dw_hh_n = g->dw_hh ? (G + tail.dw_hh_rows - 1) / tail.dw_hh_rows : 0;
     tail.dx_n = dx ? (n + tail.dx_rows - 1) / tail.dx_rows : 0;
     tail.dw_ih_n = g->dw_ih ? (G + tail.dw_ih_rows - 1) / tail.dw_ih_rows : 0;
