@@ -109,3 +109,48 @@ def test_forward_binding_refuses_a_mixed_dtype_or_strided_array(rng, name):
         if not strided[name].flags.c_contiguous:
             with pytest.raises((TypeError, ValueError)):
                 _core.layer_forward(*strided.values())
+
+
+# ---- packing helpers ------------------------------------------------------------------------
+@pytest.mark.parametrize("T,B", [(1, 1), (5, 7), (50, 64), (9, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packing_matches_numpy_indexing(T, B, dtype):
+    rng = np.random.default_rng(T * 100 + B)
+    lengths = rng.integers(1, T + 1, B)
+    order, batch_sizes = _core.packing_order(lengths, T)
+    np.testing.assert_array_equal(order, np.argsort(-lengths, kind="stable"))
+    np.testing.assert_array_equal(batch_sizes, (lengths[None, :] > np.arange(T)[:, None]).sum(1))
+    # The packed rows, as the numpy expression of the packed-sequence layout gives them.
+    valid = np.arange(T)[:, None] < lengths[order][None, :]  # (T, B) in sorted order
+    x = rng.standard_normal((T, B, 6)).astype(dtype)
+    expected = x[:, order][valid]
+    for padded, strides in ((x.reshape(T * B, 6), (B, 1)),
+                            (np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(B * T, 6), (1, T))):
+        packed = np.empty((valid.sum(), 6), dtype)
+        _core.pack_rows(padded, packed, *strides, order, batch_sizes)
+        np.testing.assert_array_equal(packed, expected)
+        back = np.full_like(padded, np.nan)
+        _core.unpack_rows(packed, back, *strides, order, batch_sizes)
+        mask = (np.arange(T)[:, None] < lengths[None, :])[..., None]
+        want = np.where(mask, x, 0)
+        want = want if strides == (B, 1) else want.transpose(1, 0, 2)
+        np.testing.assert_array_equal(back, want.reshape(T * B, 6))
+
+
+def test_packing_helpers_refuse_mismatched_arguments():
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        _core.packing_order(np.array([3, 0]), 3)
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        _core.packing_order(np.array([4, 1]), 3)
+    order, sizes = _core.packing_order(np.array([2, 1]), 2)
+    padded = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="packed must have sum"):
+        _core.pack_rows(padded, np.zeros((2, 3), np.float32), 2, 1, order, sizes)
+    with pytest.raises(ValueError, match="padded must hold"):
+        _core.pack_rows(padded[:3], np.zeros((3, 3), np.float32), 2, 1, order, sizes)
+    with pytest.raises(ValueError, match="strides"):
+        _core.unpack_rows(np.zeros((3, 3), np.float32), padded, 3, 1, order, sizes)
+    with pytest.raises(ValueError, match="columns"):
+        _core.unpack_rows(np.zeros((3, 2), np.float32), padded, 2, 1, order, sizes)
+    with pytest.raises(ValueError, match="order must hold"):
+        _core.pack_rows(padded, np.zeros((3, 3), np.float32), 2, 1, np.array([0, 5]), sizes)

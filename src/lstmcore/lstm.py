@@ -43,9 +43,9 @@ class _Packing:
     """How a padded (T, B, ...) batch maps to packed rows, and back.
 
     Without lengths (or all full) the padded array is already packed: no copies are made.
-    With lengths, packed row n is padded row ``flat[n]`` = t*B + b of the (T*B, X) view, and
-    row ``flat_bt[n]`` = b*T + t of a batch-first (B*T, X) view: one flat index, for np.take,
-    is about twice as fast as indexing with the two index arrays.
+    With lengths, the rows of step t are the ``batch_sizes[t]`` longest sequences, in ``order``
+    (sequence indices by decreasing length, ties in batch order); the binding's pack_rows and
+    unpack_rows copy between the layouts in one pass each.
     """
 
     def __init__(self, T, B, lengths):
@@ -56,36 +56,37 @@ class _Packing:
         if lengths is None or np.all(lengths == T):
             return
         self.packed = True
-        # Stable sort by decreasing length: the rows of step t are the b_t longest sequences.
-        self.order = np.argsort(-lengths, kind="stable")
-        self.batch_sizes = np.ascontiguousarray(
-            (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1), dtype=np.int32)
-        active = np.arange(B)[None, :] < self.batch_sizes[:, None]
-        time_index, sorted_index = np.nonzero(active)
-        batch_index = self.order[sorted_index]
-        self.flat = time_index * B + batch_index
-        self.flat_bt = batch_index * T + time_index
-        self.rows = len(self.flat)
+        self.order, self.batch_sizes = _core.packing_order(
+            np.ascontiguousarray(lengths, dtype=np.int64), T)
+        self.rows = int(self.batch_sizes.sum())
 
     def pack(self, a):
         """(T, B, X) -> (N, X), contiguous. ``a`` may be a transposed (B, T, X) array."""
         T, B, X = a.shape
         if not self.packed:
             return np.ascontiguousarray(a).reshape(self.rows, X)
+        # The row of (t, b) is t * B + b time-major, b * T + t batch-major.
         if a.flags.c_contiguous:
-            return np.take(a.reshape(T * B, X), self.flat, axis=0)
-        batch_major = a.transpose(1, 0, 2)
-        if batch_major.flags.c_contiguous:
-            return np.take(batch_major.reshape(B * T, X), self.flat_bt, axis=0)
-        return np.take(np.ascontiguousarray(a).reshape(T * B, X), self.flat, axis=0)
+            rows, strides = a.reshape(T * B, X), (B, 1)
+        elif a.transpose(1, 0, 2).flags.c_contiguous:
+            rows, strides = a.transpose(1, 0, 2).reshape(B * T, X), (1, T)
+        else:
+            rows, strides = np.ascontiguousarray(a).reshape(T * B, X), (B, 1)
+        out = _core.empty((self.rows, X), a.dtype)
+        _core.pack_rows(rows, out, *strides, self.order, self.batch_sizes)
+        return out
 
-    def unpack(self, rows):
-        """(N, X) -> (T, B, X), zero past each length."""
+    def unpack(self, rows, batch_major=False):
+        """(N, X) -> (T, B, X), or (B, T, X) contiguous with ``batch_major``; zeros past each
+        length."""
+        T, B, X = self.T, self.B, rows.shape[1]
         if not self.packed:
-            return rows.reshape(self.T, self.B, rows.shape[1])
-        out = np.zeros((self.T * self.B, rows.shape[1]), rows.dtype)
-        out[self.flat] = rows
-        return out.reshape(self.T, self.B, rows.shape[1])
+            out = rows.reshape(T, B, X)
+            return _contiguous(out.transpose(1, 0, 2)) if batch_major else out
+        out = _core.empty((B, T, X) if batch_major else (T, B, X), rows.dtype)
+        strides = (1, T) if batch_major else (B, 1)
+        _core.unpack_rows(rows, out.reshape(T * B, X), *strides, self.order, self.batch_sizes)
+        return out
 
     def sort_state(self, state):
         """(L*D, B, X) in the user's batch order -> packed order, contiguous."""
@@ -324,7 +325,7 @@ class LSTM:
                 mask = packing.pack(self._dropout_mask(T, B))
                 layer_in = layer_in * mask
             masks.append(mask)
-            y = np.empty((packing.rows, D * P), self.dtype)
+            y = _core.empty((packing.rows, D * P), self.dtype)
             core_caches = []
             for d in range(D):
                 index = k * D + d
@@ -336,7 +337,10 @@ class LSTM:
             layers.append((layer_in, y, core_caches))
             layer_in = y
 
-        y = self._output(packing.unpack(layer_in), batched)
+        if batched and self.batch_first:  # straight into the user's layout: no transpose copy
+            y = packing.unpack(layer_in, batch_major=True)
+        else:
+            y = self._output(packing.unpack(layer_in), batched)
         h_n, c_n = packing.unsort_state(h_n), packing.unsort_state(c_n)
         if not batched:
             h_n, c_n = h_n[:, 0], c_n[:, 0]
@@ -386,7 +390,7 @@ class LSTM:
         dc0 = np.empty((L * D, B, H), self.dtype)
         for k in reversed(range(L)):
             layer_in, y, core_caches = cache.layers[k]
-            d_in = np.empty(layer_in.shape, self.dtype)
+            d_in = _core.empty(layer_in.shape, self.dtype)
             for d in range(D):
                 index = k * D + d
                 names = self._layer_names[index]
@@ -403,9 +407,7 @@ class LSTM:
                 d_in *= cache.dropout_masks[k]
             d_out = d_in
 
-        dx = packing.unpack(d_out)
-        if batched and batch_first:
-            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        dx = packing.unpack(d_out, batch_major=batched and batch_first)
         dh0, dc0 = packing.unsort_state(dh0), packing.unsort_state(dc0)
         if not batched:
             dx, dh0, dc0 = dx[:, 0], dh0[:, 0], dc0[:, 0]
@@ -453,7 +455,7 @@ class LSTM:
             raise ValueError(f"x holds T * B = {T * B} rows, more than the {BLAS_INT_MAX} "
                              f"that BLAS's 32-bit sizes can index; split the batch")
         self._check_call_memory(T * B, training)
-        return np.ascontiguousarray(x, dtype=self.dtype), batched
+        return _contiguous(x, self.dtype), batched
 
     def _check_call_memory(self, rows, training):
         """MemoryError, before allocating, for a call on ``rows`` = T * B rows past memory.
@@ -476,7 +478,7 @@ class LSTM:
         if not batched:
             return y[:, 0]
         if self.batch_first:
-            return np.ascontiguousarray(y.transpose(1, 0, 2))
+            return _contiguous(y.transpose(1, 0, 2))
         return y
 
     def _initial_state(self, hx, B, batched, name):
@@ -515,6 +517,17 @@ class LSTM:
         if not batched:
             return value[:, None, :]
         return value.transpose(1, 0, 2) if batch_first else value
+
+
+def _contiguous(a, dtype=None):
+    """``a`` as a C-contiguous array of ``dtype`` (a's own by default): ``a`` itself when it
+    is one, else a copy on memory the binding keeps for reuse (_core.empty)."""
+    dtype = a.dtype if dtype is None else np.dtype(dtype)
+    if a.flags.c_contiguous and a.dtype == dtype:
+        return a
+    out = _core.empty(a.shape, dtype)
+    out[...] = a
+    return out
 
 
 def _suffix(layer, direction):
