@@ -112,12 +112,19 @@ def test_forward_binding_refuses_a_mixed_dtype_or_strided_array(rng, name):
 
 
 # ---- packing helpers ------------------------------------------------------------------------
-@pytest.mark.parametrize("T,B", [(1, 1), (5, 7), (50, 64), (9, 3)])
+def test_packing_order_is_none_when_every_sequence_is_full():
+    assert _core.packing_order(np.full(4, 3), 3) is None
+    assert _core.packing_order(np.ones(1, np.int64), 1) is None
+
+
+@pytest.mark.parametrize("T,B", [(2, 1), (5, 7), (50, 64), (9, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_packing_matches_numpy_indexing(T, B, dtype):
     rng = np.random.default_rng(T * 100 + B)
     lengths = rng.integers(1, T + 1, B)
-    order, batch_sizes = _core.packing_order(lengths, T)
+    lengths[0] = 1  # never all full
+    order, batch_sizes, rows = _core.packing_order(lengths, T)
+    assert rows == lengths.sum()
     np.testing.assert_array_equal(order, np.argsort(-lengths, kind="stable"))
     np.testing.assert_array_equal(batch_sizes, (lengths[None, :] > np.arange(T)[:, None]).sum(1))
     # The packed rows, as the numpy expression of the packed-sequence layout gives them.
@@ -135,6 +142,14 @@ def test_packing_matches_numpy_indexing(T, B, dtype):
         want = np.where(mask, x, 0)
         want = want if strides == (B, 1) else want.transpose(1, 0, 2)
         np.testing.assert_array_equal(back, want.reshape(T * B, 6))
+    # batch_sizes None: whole steps, the rows of each put in order and back (a state's).
+    state = rng.standard_normal((3, B, 4)).astype(dtype)
+    sorted_state = np.empty_like(state)
+    _core.pack_rows(state.reshape(3 * B, 4), sorted_state.reshape(3 * B, 4), B, 1, order, None)
+    np.testing.assert_array_equal(sorted_state, state[:, order])
+    back = np.empty_like(state)
+    _core.unpack_rows(sorted_state.reshape(3 * B, 4), back.reshape(3 * B, 4), B, 1, order, None)
+    np.testing.assert_array_equal(back, state)
 
 
 def test_packing_helpers_refuse_mismatched_arguments():
@@ -142,7 +157,7 @@ def test_packing_helpers_refuse_mismatched_arguments():
         _core.packing_order(np.array([3, 0]), 3)
     with pytest.raises(ValueError, match="lengths must lie in"):
         _core.packing_order(np.array([4, 1]), 3)
-    order, sizes = _core.packing_order(np.array([2, 1]), 2)
+    order, sizes, _ = _core.packing_order(np.array([2, 1]), 2)
     padded = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match="packed must have sum"):
         _core.pack_rows(padded, np.zeros((2, 3), np.float32), 2, 1, order, sizes)

@@ -343,73 +343,88 @@ def packed_rows(int T, int B, batch_sizes=None):
 # packing's NumPy calls cost a tenth of a variable-length inference call.
 
 def packing_order(const long long[::1] lengths, int T):
-    """(order, batch_sizes) for lengths (B,) in [1, T]: order (B,) intp, the sequences by
-    decreasing length, ties in batch order (a stable sort); batch_sizes (T,) int32, the
-    sequences longer than t at step t."""
+    """For lengths (B,) in [1, T]: None when every length is T, else (order, batch_sizes, N):
+    order (B,) intp, the sequences by decreasing length, ties in batch order (a stable sort);
+    batch_sizes (T,) int32, the sequences longer than t at step t; N their sum, the packed
+    rows."""
     cdef Py_ssize_t B = lengths.shape[0], b
     cdef int t, n
+    cdef bint full = True
     if T < 1:
         raise ValueError(f"T must be at least 1, got {T}")
     for b in range(B):
         if not 1 <= lengths[b] <= T:
             raise ValueError(f"lengths must lie in [1, {T}], got {lengths[b]} at {b}")
+        full = full and lengths[b] == T
+    if full:
+        return None
     order_arr = np.empty(B, np.intp)
     sizes_arr = np.zeros(T, np.int32)
     cdef Py_ssize_t[::1] order = order_arr
     cdef int[::1] sizes = sizes_arr
+    cdef Py_ssize_t[::1] next_slot = np.empty(T + 1, np.intp)
+    cdef Py_ssize_t rows = 0
     # A counting sort: count each length, then place each sequence after all longer ones.
     for b in range(B):
         sizes[lengths[b] - 1] += 1
+        rows += lengths[b]
     n = 0
     for t in range(T - 1, -1, -1):  # sizes[t]: sequences of length t + 1 -> longer than t
         n += sizes[t]
         sizes[t] = n
-    cdef Py_ssize_t[::1] next_slot = np.empty(T + 1, np.intp)
     next_slot[T] = 0  # the first of length T goes first
     for t in range(T):  # length t: after all of length > t, i.e. after sizes[t] of them
         next_slot[t] = sizes[t]
     for b in range(B):
         order[next_slot[lengths[b]]] = b
         next_slot[lengths[b]] += 1
-    return order_arr, sizes_arr
+    return order_arr, sizes_arr, rows
 
 
-cdef int _check_packing(const Py_ssize_t[::1] order, const int[::1] batch_sizes,
-                        Py_ssize_t padded_rows, Py_ssize_t packed_rows, Py_ssize_t step_stride,
-                        Py_ssize_t seq_stride) except -1:
-    """ValueError unless order and batch_sizes describe packed_rows rows of a padded array of
-    padded_rows = T * B rows with the given strides."""
-    cdef Py_ssize_t B = order.shape[0], T = batch_sizes.shape[0], n = 0, b, t
+cdef Py_ssize_t _packing_steps(const Py_ssize_t[::1] order, const int[::1] batch_sizes,
+                               Py_ssize_t padded_rows, Py_ssize_t packed_rows,
+                               Py_ssize_t step_stride, Py_ssize_t seq_stride) except -1:
+    """T, after a ValueError unless order and batch_sizes (None: every step has all B
+    sequences) describe packed_rows rows of a padded array of T * B rows with these strides."""
+    cdef Py_ssize_t B = order.shape[0], n = 0, b, t
+    if B == 0:
+        raise ValueError("order must hold at least one sequence")
+    cdef Py_ssize_t T = padded_rows // B if batch_sizes is None else batch_sizes.shape[0]
     if T * B != padded_rows or (step_stride, seq_stride) not in ((B, 1), (1, T)):
         raise ValueError(f"padded must hold T * B = {T} * {B} rows, time- or batch-major, "
                          f"got {padded_rows} rows with strides ({step_stride}, {seq_stride})")
     for b in range(B):
         if not 0 <= order[b] < B:
             raise ValueError(f"order must hold batch indices in [0, {B}), got {order[b]}")
-    for t in range(T):
+    if batch_sizes is None:
+        n = T * B
+    for t in range(T if batch_sizes is not None else 0):
         if not 0 <= batch_sizes[t] <= B:
             raise ValueError(f"batch_sizes must lie in [0, {B}], got {batch_sizes[t]}")
         n += batch_sizes[t]
     if n != packed_rows:
         raise ValueError(f"packed must have sum(batch_sizes) = {n} rows, got {packed_rows}")
-    return 0
+    return T
 
 
 def pack_rows(const real[:, ::1] padded, real[:, ::1] packed, Py_ssize_t step_stride,
               Py_ssize_t seq_stride, const Py_ssize_t[::1] order, const int[::1] batch_sizes):
-    """packed (N, X) <- the valid rows of padded (T*B, X), step by step in ``order``."""
-    _check_packing(order, batch_sizes, padded.shape[0], packed.shape[0], step_stride,
-                   seq_stride)
+    """packed (N, X) <- the valid rows of padded (T*B, X), step by step in ``order``;
+    batch_sizes None: every step whole (a state's rows put in order)."""
+    cdef Py_ssize_t T = _packing_steps(order, batch_sizes, padded.shape[0], packed.shape[0],
+                                       step_stride, seq_stride)
     if padded.shape[1] != packed.shape[1]:
         raise ValueError(f"packed must have padded's {padded.shape[1]} columns, "
                          f"got {packed.shape[1]}")
-    cdef Py_ssize_t T = batch_sizes.shape[0], n = 0, t, j
+    cdef Py_ssize_t B = order.shape[0], n = 0, t, j, b_t
+    cdef bint full = batch_sizes is None
     cdef size_t row_bytes = padded.shape[1] * sizeof(real)
     if row_bytes == 0:
         return
     with nogil:
         for t in range(T):
-            for j in range(batch_sizes[t]):
+            b_t = B if full else batch_sizes[t]
+            for j in range(b_t):
                 memcpy(&packed[n, 0], &padded[t * step_stride + order[j] * seq_stride, 0],
                        row_bytes)
                 n += 1
@@ -418,20 +433,22 @@ def pack_rows(const real[:, ::1] padded, real[:, ::1] packed, Py_ssize_t step_st
 def unpack_rows(const real[:, ::1] packed, real[:, ::1] padded, Py_ssize_t step_stride,
                 Py_ssize_t seq_stride, const Py_ssize_t[::1] order, const int[::1] batch_sizes):
     """padded (T*B, X) <- packed (N, X) at its rows, zeros at every row past a length: each
-    padded row written once."""
-    _check_packing(order, batch_sizes, padded.shape[0], packed.shape[0], step_stride,
-                   seq_stride)
+    padded row written once. batch_sizes None: every step whole."""
+    cdef Py_ssize_t T = _packing_steps(order, batch_sizes, padded.shape[0], packed.shape[0],
+                                       step_stride, seq_stride)
     if padded.shape[1] != packed.shape[1]:
         raise ValueError(f"padded must have packed's {packed.shape[1]} columns, "
                          f"got {padded.shape[1]}")
-    cdef Py_ssize_t T = batch_sizes.shape[0], B = order.shape[0], n = 0, t, j
+    cdef Py_ssize_t B = order.shape[0], n = 0, t, j, b_t
+    cdef bint full = batch_sizes is None
     cdef size_t row_bytes = padded.shape[1] * sizeof(real)
     if row_bytes == 0:
         return
     with nogil:
         for t in range(T):
+            b_t = B if full else batch_sizes[t]
             for j in range(B):
-                if j < batch_sizes[t]:
+                if j < b_t:
                     memcpy(&padded[t * step_stride + order[j] * seq_stride, 0], &packed[n, 0],
                            row_bytes)
                     n += 1

@@ -53,12 +53,11 @@ class _Packing:
         self.batch_sizes = None
         self.packed = False
         self.rows = T * B
-        if lengths is None or np.all(lengths == T):
+        packing = None if lengths is None else _core.packing_order(lengths, T)
+        if packing is None:  # no lengths, or all full
             return
         self.packed = True
-        self.order, self.batch_sizes = _core.packing_order(
-            np.ascontiguousarray(lengths, dtype=np.int64), T)
-        self.rows = int(self.batch_sizes.sum())
+        self.order, self.batch_sizes, self.rows = packing
 
     def pack(self, a):
         """(T, B, X) -> (N, X), contiguous. ``a`` may be a transposed (B, T, X) array."""
@@ -92,13 +91,20 @@ class _Packing:
         """(L*D, B, X) in the user's batch order -> packed order, contiguous."""
         if state is None or not self.packed:
             return state
-        return np.ascontiguousarray(state[:, self.order])
+        LD, B, X = state.shape
+        out = np.empty_like(state, order="C")
+        _core.pack_rows(np.ascontiguousarray(state).reshape(LD * B, X), out.reshape(LD * B, X),
+                        B, 1, self.order, None)
+        return out
 
     def unsort_state(self, state):
+        """The inverse of sort_state; ``state`` contiguous."""
         if not self.packed:
             return state
+        LD, B, X = state.shape
         out = np.empty_like(state)
-        out[:, self.order] = state
+        _core.unpack_rows(state.reshape(LD * B, X), out.reshape(LD * B, X), B, 1, self.order,
+                          None)
         return out
 
 
