@@ -169,3 +169,23 @@ def test_packing_helpers_refuse_mismatched_arguments():
         _core.unpack_rows(np.zeros((3, 2), np.float32), padded, 2, 1, order, sizes)
     with pytest.raises(ValueError, match="order must hold"):
         _core.pack_rows(padded, np.zeros((3, 3), np.float32), 2, 1, np.array([0, 5]), sizes)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_packing_split_over_threads_copies_every_row(threads):
+    import lstmcore
+
+    rng = np.random.default_rng(threads)
+    T, B = 300, 37
+    lengths = rng.integers(1, T + 1, B)
+    order, batch_sizes, rows = _core.packing_order(lengths, T)
+    valid = np.arange(T)[:, None] < lengths[order][None, :]
+    x = rng.standard_normal((T, B, 5))
+    with lstmcore.num_threads(threads):
+        packed = np.full((rows, 5), np.nan)
+        _core.pack_rows(x.reshape(T * B, 5), packed, B, 1, order, batch_sizes)
+        back = np.full((T * B, 5), np.nan)
+        _core.unpack_rows(packed, back, B, 1, order, batch_sizes)
+    np.testing.assert_array_equal(packed, x[:, order][valid])
+    mask = (np.arange(T)[:, None] < lengths[None, :])[..., None]
+    np.testing.assert_array_equal(back.reshape(T, B, 5), np.where(mask, x, 0))
