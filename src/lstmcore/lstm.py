@@ -99,18 +99,18 @@ class _Packing:
         if state is None or not self.packed:
             return state
         LD, B, X = state.shape
-        out = np.empty_like(state, order="C")
+        out = np.empty(state.shape, state.dtype)
         _core.pack_rows(np.ascontiguousarray(state).reshape(LD * B, X), out.reshape(LD * B, X),
                         B, 1, self.order, None)
         return out
 
     def unsort_state(self, state):
-        """The inverse of sort_state; ``state`` contiguous."""
+        """The inverse of sort_state."""
         if not self.packed:
             return state
         LD, B, X = state.shape
-        out = np.empty_like(state)
-        _core.unpack_rows(state.reshape(LD * B, X), out.reshape(LD * B, X), B, 1, self.order,
+        out = np.empty(state.shape, state.dtype)
+        _core.unpack_rows(np.ascontiguousarray(state).reshape(LD * B, X), out.reshape(LD * B, X), B, 1, self.order,
                           None)
         return out
 
