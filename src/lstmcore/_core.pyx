@@ -194,6 +194,7 @@ cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
 # serialises it.
 DEF POOL_SLOTS = 32
 cdef size_t POOL_MIN_BYTES = 1 << 18
+KEEP_MIN_BYTES = POOL_MIN_BYTES  # for Python: smaller arrays are NumPy's own
 cdef size_t POOL_MAX_BYTES = 1 << 30
 cdef void *_pool_ptr[POOL_SLOTS]
 cdef size_t _pool_size[POOL_SLOTS]

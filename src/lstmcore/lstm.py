@@ -533,12 +533,12 @@ class LSTM:
 
 
 def _contiguous(a, dtype=None):
-    """``a`` as a C-contiguous array of ``dtype`` (a's own by default): ``a`` itself when it
-    is one, else a copy on memory the binding keeps for reuse (_core.empty)."""
-    dtype = a.dtype if dtype is None else np.dtype(dtype)
-    if a.flags.c_contiguous and a.dtype == dtype:
-        return a
-    out = _core.empty(a.shape, dtype)
+    """``a`` as a C-contiguous array of ``dtype`` (a's own by default): np.ascontiguousarray,
+    whose copy of a large array goes on memory the binding keeps for reuse (_core.empty)."""
+    if a.nbytes < _core.KEEP_MIN_BYTES or (
+            a.flags.c_contiguous and (dtype is None or a.dtype == dtype)):
+        return np.ascontiguousarray(a, dtype=dtype)  # a itself when it already is one
+    out = _core.empty(a.shape, a.dtype if dtype is None else dtype)
     out[...] = a
     return out
 
