@@ -74,6 +74,8 @@ def test_at_most_32_blocks_are_kept_and_release_frees_them():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="negative"):
         _core.empty((-1, 5), np.float32)
+    with pytest.raises(MemoryError, match="cannot allocate"):  # 2**80 elements: no wrap-around
+        _core.empty((2**40, 2**40), np.float32)
 
 
 def test_threads_allocating_at_once_each_keep_their_own_data():

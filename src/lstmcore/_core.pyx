@@ -8,9 +8,11 @@ bundled OpenBLAS), handed to C as a table of function pointers.
 Shapes use the C legend: N packed rows, I input, H hidden, P projection (0: none), Ph = P or H,
 G = 4H. Sequence arrays are packed time-major (N, width) as PyTorch's PackedSequence.
 """
+cimport cython
 import numpy as np
 from libc.math cimport sqrt, sqrtf
 from libc.stdlib cimport free, malloc
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -205,11 +207,11 @@ cdef size_t _pool_bytes = 0
 cdef void *_pool_take(size_t nbytes, size_t *capacity) noexcept:
     """A block of at least nbytes (its size in *capacity), kept or new; NULL when out of
     memory."""
+    global _pool_count, _pool_bytes
     cdef int k, best = -1
     for k in range(_pool_count):
         if nbytes <= _pool_size[k] <= 2 * nbytes and (best < 0 or _pool_size[k] < _pool_size[best]):
             best = k
-    global _pool_count, _pool_bytes
     cdef void *p = NULL
     if best >= 0:
         p = _pool_ptr[best]
@@ -307,14 +309,16 @@ def empty(shape, dtype):
     dtype = np.dtype(dtype)
     if isinstance(shape, int):
         shape = (shape,)
-    cdef Py_ssize_t count = 1, n
+    count = 1  # Python integers: a product past 2**63 is refused, not wrapped
     for n in shape:
         if n < 0:
             raise ValueError(f"shape must not be negative, got {shape}")
         count *= n
-    cdef Py_ssize_t nbytes = count * dtype.itemsize
-    if <size_t>nbytes < POOL_MIN_BYTES:
+    nbytes = count * dtype.itemsize
+    if nbytes < POOL_MIN_BYTES:
         return np.empty(shape, dtype)
+    if nbytes > PY_SSIZE_T_MAX:
+        raise MemoryError(f"cannot allocate an array of shape {shape} and dtype {dtype}")
     return np.frombuffer(_Block(nbytes), dtype, count).reshape(shape)
 
 
@@ -428,6 +432,7 @@ cdef inline Py_ssize_t _step_rows(const _RowCopy *c, Py_ssize_t t) noexcept nogi
     return c.B if c.batch_sizes == NULL else c.batch_sizes[t]
 
 
+@cython.cdivision(True)  # the divisions below have positive operands
 cdef void _copy_part(void *ctx, int part) noexcept nogil:
     """Steps [t0, t1) of a row copy: the part's share of the rows it writes (a step's valid
     rows when packing, all B when unpacking)."""
