@@ -479,7 +479,9 @@ cdef int _copy_rows(char *padded, char *packed, size_t row_bytes, Py_ssize_t T,
     c.padded, c.packed, c.row_bytes = padded, packed, row_bytes
     c.T, c.B, c.step_stride, c.seq_stride = T, order.shape[0], step_stride, seq_stride
     c.order = &order[0]
-    c.batch_sizes = NULL if batch_sizes is None else &batch_sizes[0]
+    c.batch_sizes = NULL  # not a conditional expression: Cython's temporary for it drops const
+    if batch_sizes is not None:
+        c.batch_sizes = &batch_sizes[0]
     c.unpack = unpack
     cdef Py_ssize_t rows = T * c.B
     c.parts = lstm_get_num_threads()
