@@ -567,11 +567,17 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
     dtype = np.float32 if real is float else np.float64
     cache = empty(lstm_cache_size(&d), dtype) if training else None
     cdef real[::1] cache_v = cache
-    cdef real *cache_p = NULL if cache is None else &cache_v[0]
+    cdef real *cache_p = NULL
+    if cache is not None:
+        cache_p = &cache_v[0]
     cdef real *y_p = &y[0, y_col]
     cdef int ldy = y.shape[1]
-    cdef const real *h0_p = NULL if h0 is None else &h0[0, 0]
-    cdef const real *c0_p = NULL if c0 is None else &c0[0, 0]
+    cdef const real *h0_p = NULL
+    if h0 is not None:
+        h0_p = &h0[0, 0]
+    cdef const real *c0_p = NULL
+    if c0 is not None:
+        c0_p = &c0[0, 0]
     cdef int status
     cdef lstm_weights_f32 w32
     cdef lstm_weights_f64 w64
@@ -587,18 +593,30 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
         if real is float:
             w32.w_ih = &w_ih[0, 0]
             w32.w_hh = &w_hh[0, 0]
-            w32.b_ih = NULL if b_ih is None else &b_ih[0]
-            w32.b_hh = NULL if b_hh is None else &b_hh[0]
-            w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+            w32.b_ih = NULL
+            if b_ih is not None:
+                w32.b_ih = &b_ih[0]
+            w32.b_hh = NULL
+            if b_hh is not None:
+                w32.b_hh = &b_hh[0]
+            w32.w_hr = NULL
+            if w_hr is not None:
+                w32.w_hr = &w_hr[0, 0]
             with nogil:
                 status = lstm_forward_f32(&blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
                                           work, &x[0, 0], h0_p, c0_p, &w32, &d)
         else:
             w64.w_ih = &w_ih[0, 0]
             w64.w_hh = &w_hh[0, 0]
-            w64.b_ih = NULL if b_ih is None else &b_ih[0]
-            w64.b_hh = NULL if b_hh is None else &b_hh[0]
-            w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
+            w64.b_ih = NULL
+            if b_ih is not None:
+                w64.b_ih = &b_ih[0]
+            w64.b_hh = NULL
+            if b_hh is not None:
+                w64.b_hh = &b_hh[0]
+            w64.w_hr = NULL
+            if w_hr is not None:
+                w64.w_hr = &w_hr[0, 0]
             with nogil:
                 status = lstm_forward_f64(&blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
                                           work, &x[0, 0], h0_p, c0_p, &w64, &d)
@@ -658,13 +676,25 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
         raise ValueError(f"dy must have {N} rows and {Ph} columns at {dy_col}, "
                          f"got shape {(dy.shape[0], dy.shape[1])}")
 
-    cdef real *dx_p = NULL if dx is None else &dx[0, 0]
-    cdef const real *dy_p = NULL if dy is None else &dy[0, dy_col]
+    cdef real *dx_p = NULL
+    if dx is not None:
+        dx_p = &dx[0, 0]
+    cdef const real *dy_p = NULL
+    if dy is not None:
+        dy_p = &dy[0, dy_col]
     cdef int lddy = 0 if dy is None else dy.shape[1]
-    cdef const real *dh_n_p = NULL if dh_n is None else &dh_n[0, 0]
-    cdef const real *dc_n_p = NULL if dc_n is None else &dc_n[0, 0]
-    cdef const real *h0_p = NULL if h0 is None else &h0[0, 0]
-    cdef const real *c0_p = NULL if c0 is None else &c0[0, 0]
+    cdef const real *dh_n_p = NULL
+    if dh_n is not None:
+        dh_n_p = &dh_n[0, 0]
+    cdef const real *dc_n_p = NULL
+    if dc_n is not None:
+        dc_n_p = &dc_n[0, 0]
+    cdef const real *h0_p = NULL
+    if h0 is not None:
+        h0_p = &h0[0, 0]
+    cdef const real *c0_p = NULL
+    if c0 is not None:
+        c0_p = &c0[0, 0]
     cdef int ldy = y.shape[1]
     cdef int status
     cdef lstm_weights_f32 w32
@@ -685,12 +715,24 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
             w32.w_hh = &w_hh[0, 0]
             w32.b_ih = NULL
             w32.b_hh = NULL
-            w32.w_hr = NULL if w_hr is None else &w_hr[0, 0]
-            g32.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
-            g32.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
-            g32.db_ih = NULL if db_ih is None else &db_ih[0]
-            g32.db_hh = NULL if db_hh is None else &db_hh[0]
-            g32.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
+            w32.w_hr = NULL
+            if w_hr is not None:
+                w32.w_hr = &w_hr[0, 0]
+            g32.dw_ih = NULL
+            if dw_ih is not None:
+                g32.dw_ih = &dw_ih[0, 0]
+            g32.dw_hh = NULL
+            if dw_hh is not None:
+                g32.dw_hh = &dw_hh[0, 0]
+            g32.db_ih = NULL
+            if db_ih is not None:
+                g32.db_ih = &db_ih[0]
+            g32.db_hh = NULL
+            if db_hh is not None:
+                g32.db_hh = &db_hh[0]
+            g32.dw_hr = NULL
+            if dw_hr is not None:
+                g32.dw_hr = &dw_hr[0, 0]
             with nogil:
                 status = lstm_backward_f32(&blas, dx_p, accumulate_dx, &dh0[0, 0],
                                            &dc0[0, 0], &g32, work, dy_p, lddy, dh_n_p, dc_n_p,
@@ -701,12 +743,24 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
             w64.w_hh = &w_hh[0, 0]
             w64.b_ih = NULL
             w64.b_hh = NULL
-            w64.w_hr = NULL if w_hr is None else &w_hr[0, 0]
-            g64.dw_ih = NULL if dw_ih is None else &dw_ih[0, 0]
-            g64.dw_hh = NULL if dw_hh is None else &dw_hh[0, 0]
-            g64.db_ih = NULL if db_ih is None else &db_ih[0]
-            g64.db_hh = NULL if db_hh is None else &db_hh[0]
-            g64.dw_hr = NULL if dw_hr is None else &dw_hr[0, 0]
+            w64.w_hr = NULL
+            if w_hr is not None:
+                w64.w_hr = &w_hr[0, 0]
+            g64.dw_ih = NULL
+            if dw_ih is not None:
+                g64.dw_ih = &dw_ih[0, 0]
+            g64.dw_hh = NULL
+            if dw_hh is not None:
+                g64.dw_hh = &dw_hh[0, 0]
+            g64.db_ih = NULL
+            if db_ih is not None:
+                g64.db_ih = &db_ih[0]
+            g64.db_hh = NULL
+            if db_hh is not None:
+                g64.db_hh = &db_hh[0]
+            g64.dw_hr = NULL
+            if dw_hr is not None:
+                g64.dw_hr = &dw_hr[0, 0]
             with nogil:
                 status = lstm_backward_f64(&blas, dx_p, accumulate_dx, &dh0[0, 0],
                                            &dc0[0, 0], &g64, work, dy_p, lddy, dh_n_p, dc_n_p,
