@@ -530,6 +530,33 @@ def unpack_rows(const real[:, ::1] packed, real[:, ::1] padded, Py_ssize_t step_
                True)
 
 
+# The data of an optional array, NULL for None. Functions rather than the expression
+# `NULL if a is None else &a[0, 0]`, whose Cython temporary drops a const memoryview's const
+# (-Wdiscarded-qualifiers).
+cdef inline const real *_in_2d(const real[:, ::1] a, Py_ssize_t col=0) noexcept:
+    if a is None:
+        return NULL
+    return &a[0, col]
+
+
+cdef inline const real *_in_1d(const real[::1] a) noexcept:
+    if a is None:
+        return NULL
+    return &a[0]
+
+
+cdef inline real *_out_2d(real[:, ::1] a) noexcept:
+    if a is None:
+        return NULL
+    return &a[0, 0]
+
+
+cdef inline real *_out_1d(real[::1] a) noexcept:
+    if a is None:
+        return NULL
+    return &a[0]
+
+
 def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
                   real[:, ::1] h_n, real[:, ::1] c_n,
                   const real[:, ::1] w_ih, const real[:, ::1] w_hh,
@@ -567,17 +594,11 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
     dtype = np.float32 if real is float else np.float64
     cache = empty(lstm_cache_size(&d), dtype) if training else None
     cdef real[::1] cache_v = cache
-    cdef real *cache_p = NULL
-    if cache is not None:
-        cache_p = &cache_v[0]
+    cdef real *cache_p = _out_1d(cache_v)
     cdef real *y_p = &y[0, y_col]
     cdef int ldy = y.shape[1]
-    cdef const real *h0_p = NULL
-    if h0 is not None:
-        h0_p = &h0[0, 0]
-    cdef const real *c0_p = NULL
-    if c0 is not None:
-        c0_p = &c0[0, 0]
+    cdef const real *h0_p = _in_2d(h0)
+    cdef const real *c0_p = _in_2d(c0)
     cdef int status
     cdef lstm_weights_f32 w32
     cdef lstm_weights_f64 w64
@@ -593,30 +614,18 @@ def layer_forward(const real[:, ::1] x, real[:, ::1] y, Py_ssize_t y_col,
         if real is float:
             w32.w_ih = &w_ih[0, 0]
             w32.w_hh = &w_hh[0, 0]
-            w32.b_ih = NULL
-            if b_ih is not None:
-                w32.b_ih = &b_ih[0]
-            w32.b_hh = NULL
-            if b_hh is not None:
-                w32.b_hh = &b_hh[0]
-            w32.w_hr = NULL
-            if w_hr is not None:
-                w32.w_hr = &w_hr[0, 0]
+            w32.b_ih = _in_1d(b_ih)
+            w32.b_hh = _in_1d(b_hh)
+            w32.w_hr = _in_2d(w_hr)
             with nogil:
                 status = lstm_forward_f32(&blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
                                           work, &x[0, 0], h0_p, c0_p, &w32, &d)
         else:
             w64.w_ih = &w_ih[0, 0]
             w64.w_hh = &w_hh[0, 0]
-            w64.b_ih = NULL
-            if b_ih is not None:
-                w64.b_ih = &b_ih[0]
-            w64.b_hh = NULL
-            if b_hh is not None:
-                w64.b_hh = &b_hh[0]
-            w64.w_hr = NULL
-            if w_hr is not None:
-                w64.w_hr = &w_hr[0, 0]
+            w64.b_ih = _in_1d(b_ih)
+            w64.b_hh = _in_1d(b_hh)
+            w64.w_hr = _in_2d(w_hr)
             with nogil:
                 status = lstm_forward_f64(&blas, y_p, ldy, &h_n[0, 0], &c_n[0, 0], cache_p,
                                           work, &x[0, 0], h0_p, c0_p, &w64, &d)
@@ -676,25 +685,13 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
         raise ValueError(f"dy must have {N} rows and {Ph} columns at {dy_col}, "
                          f"got shape {(dy.shape[0], dy.shape[1])}")
 
-    cdef real *dx_p = NULL
-    if dx is not None:
-        dx_p = &dx[0, 0]
-    cdef const real *dy_p = NULL
-    if dy is not None:
-        dy_p = &dy[0, dy_col]
+    cdef real *dx_p = _out_2d(dx)
+    cdef const real *dy_p = _in_2d(dy, dy_col)
     cdef int lddy = 0 if dy is None else dy.shape[1]
-    cdef const real *dh_n_p = NULL
-    if dh_n is not None:
-        dh_n_p = &dh_n[0, 0]
-    cdef const real *dc_n_p = NULL
-    if dc_n is not None:
-        dc_n_p = &dc_n[0, 0]
-    cdef const real *h0_p = NULL
-    if h0 is not None:
-        h0_p = &h0[0, 0]
-    cdef const real *c0_p = NULL
-    if c0 is not None:
-        c0_p = &c0[0, 0]
+    cdef const real *dh_n_p = _in_2d(dh_n)
+    cdef const real *dc_n_p = _in_2d(dc_n)
+    cdef const real *h0_p = _in_2d(h0)
+    cdef const real *c0_p = _in_2d(c0)
     cdef int ldy = y.shape[1]
     cdef int status
     cdef lstm_weights_f32 w32
@@ -715,24 +712,12 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
             w32.w_hh = &w_hh[0, 0]
             w32.b_ih = NULL
             w32.b_hh = NULL
-            w32.w_hr = NULL
-            if w_hr is not None:
-                w32.w_hr = &w_hr[0, 0]
-            g32.dw_ih = NULL
-            if dw_ih is not None:
-                g32.dw_ih = &dw_ih[0, 0]
-            g32.dw_hh = NULL
-            if dw_hh is not None:
-                g32.dw_hh = &dw_hh[0, 0]
-            g32.db_ih = NULL
-            if db_ih is not None:
-                g32.db_ih = &db_ih[0]
-            g32.db_hh = NULL
-            if db_hh is not None:
-                g32.db_hh = &db_hh[0]
-            g32.dw_hr = NULL
-            if dw_hr is not None:
-                g32.dw_hr = &dw_hr[0, 0]
+            w32.w_hr = _in_2d(w_hr)
+            g32.dw_ih = _out_2d(dw_ih)
+            g32.dw_hh = _out_2d(dw_hh)
+            g32.db_ih = _out_1d(db_ih)
+            g32.db_hh = _out_1d(db_hh)
+            g32.dw_hr = _out_2d(dw_hr)
             with nogil:
                 status = lstm_backward_f32(&blas, dx_p, accumulate_dx, &dh0[0, 0],
                                            &dc0[0, 0], &g32, work, dy_p, lddy, dh_n_p, dc_n_p,
@@ -743,24 +728,12 @@ def layer_backward(real[:, ::1] dx, bint accumulate_dx, real[:, ::1] dh0, real[:
             w64.w_hh = &w_hh[0, 0]
             w64.b_ih = NULL
             w64.b_hh = NULL
-            w64.w_hr = NULL
-            if w_hr is not None:
-                w64.w_hr = &w_hr[0, 0]
-            g64.dw_ih = NULL
-            if dw_ih is not None:
-                g64.dw_ih = &dw_ih[0, 0]
-            g64.dw_hh = NULL
-            if dw_hh is not None:
-                g64.dw_hh = &dw_hh[0, 0]
-            g64.db_ih = NULL
-            if db_ih is not None:
-                g64.db_ih = &db_ih[0]
-            g64.db_hh = NULL
-            if db_hh is not None:
-                g64.db_hh = &db_hh[0]
-            g64.dw_hr = NULL
-            if dw_hr is not None:
-                g64.dw_hr = &dw_hr[0, 0]
+            w64.w_hr = _in_2d(w_hr)
+            g64.dw_ih = _out_2d(dw_ih)
+            g64.dw_hh = _out_2d(dw_hh)
+            g64.db_ih = _out_1d(db_ih)
+            g64.db_hh = _out_1d(db_hh)
+            g64.dw_hr = _out_2d(dw_hr)
             with nogil:
                 status = lstm_backward_f64(&blas, dx_p, accumulate_dx, &dh0[0, 0],
                                            &dc0[0, 0], &g64, work, dy_p, lddy, dh_n_p, dc_n_p,
