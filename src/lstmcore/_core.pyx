@@ -12,6 +12,7 @@ cimport cython
 import numpy as np
 from libc.math cimport sqrt, sqrtf
 from libc.stdlib cimport free, malloc
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -292,10 +293,10 @@ cdef class _Block:
         buf.readonly = 0
         buf.itemsize = 1
         buf.format = NULL
-        if flags & 4:  # PyBUF_FORMAT
+        if flags & PyBUF_FORMAT:
             buf.format = b"B"
         buf.ndim = 1
-        buf.shape = &self.nbytes if flags & 8 else NULL  # PyBUF_ND
+        buf.shape = &self.nbytes if flags & PyBUF_ND else NULL
         buf.strides = NULL
         buf.suboffsets = NULL
         buf.internal = NULL
@@ -333,11 +334,6 @@ cdef void *_workspace(size_t count, size_t itemsize, size_t *capacity) except NU
     if p == NULL:
         raise MemoryError(f"cannot allocate {count} * {itemsize} bytes of workspace")
     return p
-
-
-def packed_rows(int T, int B, batch_sizes=None):
-    """Rows N of a packed sequence: T*B, or the sum of batch_sizes (T,)."""
-    return int(T) * int(B) if batch_sizes is None else int(np.sum(batch_sizes))
 
 
 # ---- packing: the rows of a padded batch with lengths, in the core's packed order ---------

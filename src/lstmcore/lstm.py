@@ -350,13 +350,10 @@ class LSTM:
             layers.append((layer_in, y, core_caches))
             layer_in = y
 
-        if batched and self.batch_first:  # straight into the user's layout: no transpose copy
-            y = packing.unpack(layer_in, batch_major=True)
-        else:
-            y = self._output(packing.unpack(layer_in), batched)
+        y = packing.unpack(layer_in, batch_major=batched and self.batch_first)
         h_n, c_n = packing.unsort_state(h_n), packing.unsort_state(c_n)
         if not batched:
-            h_n, c_n = h_n[:, 0], c_n[:, 0]
+            y, h_n, c_n = y[:, 0], h_n[:, 0], c_n[:, 0]
         cache = None
         if training:
             cache = LSTMCache(self._token, packing, layers, masks, h0, c0,
@@ -486,13 +483,6 @@ class LSTM:
         if training and self.dropout > 0 and L > 1:
             nbytes += rows * D * P * (8 + 1)
         check_memory("a call on x with T * B = {} rows", nbytes, rows)
-
-    def _output(self, y, batched):
-        if not batched:
-            return y[:, 0]
-        if self.batch_first:
-            return _contiguous(y.transpose(1, 0, 2))
-        return y
 
     def _initial_state(self, hx, B, batched, name):
         if hx is None:
