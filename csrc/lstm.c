@@ -6,6 +6,7 @@
  * N rows over all steps.
  */
 #include "lstm.h"
+#include "lstm_threads.h" /* LSTM_MAX_THREADS */
 
 #include <limits.h>
 #include <stdint.h>
@@ -78,12 +79,13 @@ size_t lstm_cache_size(const lstm_dims *d)
 #define LSTM_BACKWARD_STEP_MACS ((size_t)1 << 23)
 #define LSTM_SMALL_MIN_BATCH 4
 
-/* The backward's products after its loop (dx, dW_ih, dW_hh over all rows) run in pieces on
- * the core's threads up to this many multiply-adds a step (B x 4H x Ph), and above it as one
- * BLAS call each on BLAS's threads: the pieces keep BLAS's threads asleep, which matters when
- * the calls are short (those threads spin for a while after a call, on the cores the next
- * call needs), and cost more than they save when the products are large (at
- * (50, 64, 128, 128) each is 210M multiply-adds: 800 pieces). */
+/* Up to this many multiply-adds a step (B x 4H x Ph), a split call's backward computes dx,
+ * dW_ih, dW_hh and the bias gradients inside its loop, by row groups on the core's threads
+ * and GEMM (row_groups); above it, after the loop as one BLAS call each on BLAS's threads.
+ * The core's own products keep BLAS's threads asleep, which matters when the calls are short
+ * (those threads spin for a while after a call, on the cores the next call needs), and cost
+ * more than they save when the products are large (at (50, 64, 128, 128) each is 210M
+ * multiply-adds). */
 #define LSTM_TAIL_PIECES_STEP_MACS ((size_t)1 << 19)
 
 /* Packed GEMM operands pad rows to a multiple of this many elements (64 bytes of float32,
@@ -157,15 +159,15 @@ static int split_calls(const lstm_dims *d, int backward)
     return small_recurrence(d, backward) && d->proj_size == 0 && d->batch >= 8;
 }
 
-/* Whether the backward's products after its loop run in pieces on the core's threads. */
+/* Whether a split backward's products run by row groups in its loop (row_groups). */
 static int tail_pieces(const lstm_dims *d)
 {
     return split_calls(d, 1) && step_macs(d) <= LSTM_TAIL_PIECES_STEP_MACS;
 }
 
-/* Whether a split backward's products after the loop run on BLAS (not in pieces on the core's
- * GEMM): as fixed pieces on the core's threads when BLAS is single-threaded, else as one BLAS
- * call each. */
+/* Whether a split backward's products after the loop run on BLAS (not by row groups on the
+ * core's GEMM): as fixed pieces on the core's threads when BLAS is single-threaded, else as
+ * one BLAS call each. */
 int lstm_backward_splits_blas(const lstm_dims *d)
 {
     return lstm_check_dims(d) == LSTM_OK
@@ -191,6 +193,27 @@ static size_t packed_w_hh_size(const lstm_dims *d, int backward)
     return backward ? G * lstm_gemm_padded(Ph) : Ph * lstm_gemm_padded(G) + slack;
 }
 
+/* A call whose backward would run its products after the loop in pieces (tail_pieces) has
+ * its batch rows in this many row groups, fixed by the sizes (lstm_impl.h, group_rows): about
+ * LSTM_GROUP_ROWS rows each, at least two. A thread runs whole groups, the same rows in the
+ * forward and the backward, and each group sums its own rows' share of dW_hh, dW_ih and the
+ * bias gradients at every step of the backward loop, the groups' sums then added in group
+ * order. So the arithmetic depends on the sizes only, as before, while no thread reads
+ * another's rows: products over all rows after the loop (dG, y, x read whole, by every
+ * thread) made each call move most of the cache between the cores, and on this project's
+ * 2-vCPU machine a line moving between the cores takes 4x longer for seconds at a time (a
+ * ping-pong of 256 lines: 0.5 against 2.1 us), when the seed shape's 2-thread forward went
+ * from 47 to 146 us. 0 for a call that does not split this way. */
+#define LSTM_GROUP_ROWS 16
+
+static int row_groups(const lstm_dims *d)
+{
+    if (!tail_pieces(d)) return 0;
+    int groups = d->batch / LSTM_GROUP_ROWS;
+    if (groups < 2) groups = 2; /* split_calls: at least 8 rows, two groups of 4 */
+    return groups < LSTM_MAX_THREADS ? groups : LSTM_MAX_THREADS;
+}
+
 /* Steps whose input projection one inference GEMM computes. */
 static int chunk_steps(const lstm_dims *d)
 {
@@ -202,7 +225,8 @@ static int chunk_steps(const lstm_dims *d)
 
 /* Forward workspace: the combined bias (G), the projection's r rows (B, H) when P > 0, in
  * inference the pre-activations of one chunk of steps (chunk*B, G), W_hh^T packed for the
- * small GEMM, and W_ih^T packed when the call splits over threads. */
+ * small GEMM, and W_ih^T packed when the call splits over threads: one copy of the two for
+ * each row group (row_groups), which its part packs for itself, else one. */
 size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
@@ -210,44 +234,52 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
     size_t n = G;
     if (d->proj_size > 0) n += (size_t)d->batch * (size_t)d->hidden_size;
     if (!training) n += (size_t)chunk_steps(d) * (size_t)d->batch * G;
-    return n + packed_w_hh_size(d, 0) + packed_w_ih_size(d);
+    size_t copies = row_groups(d) > 0 ? (size_t)row_groups(d) : 1;
+    return n + copies * (packed_w_hh_size(d, 0) + packed_w_ih_size(d));
 }
 
-/* Elements of h_{t-1} of every row packed, (N, pad(Ph)), for dW_hh += dG^T h_{t-1} as one
- * product on the core's GEMM when the products after the loop run in pieces. (Gathering
- * them for one BLAS call over all rows with variable lengths, instead of a call or two per
- * step, measured no faster at (50, 64, 128, 128).) */
-static size_t packed_h_prev_size(const lstm_dims *d)
-{
-    if (!tail_pieces(d)) return 0;
-    size_t Ph = d->proj_size > 0 ? (size_t)d->proj_size : (size_t)d->hidden_size;
-    return lstm_rows(d) * lstm_gemm_padded(Ph);
-}
+/* A row group's sums of dW_hh (and, with more than one input column, dW_ih) take the steps
+ * of the backward loop this many at a time: one product over their rows, so that the sums
+ * leave the registers once for that many steps, not at every step (at (50, 16, 32, 64), 8
+ * rows a group, the sums of every step cost 23% more backward). */
+#define LSTM_GROUP_RUN_STEPS 8
 
-/* Whether the backward's pieces run dx = dG W_ih and dW_ih += dG^T x as a matrix-vector and
- * a vector-matrix product on W_ih and x as stored (lstm_impl.h, tail_task): with one input
- * column a GEMM block fills one lane of each vector. */
-static int vector_tail_inputs(const lstm_dims *d)
+/* The parts of a row group's backward workspace, in elements, each a multiple of
+ * LSTM_GEMM_PAD (whole vectors): W_hh packed (G, pad Ph) for the part that starts at the
+ * group; the group's sums dW_hh (G, pad Ph), dW_ih (G, pad I) (G with one input column) and
+ * db (G); the h_{t-1} rows of LSTM_GROUP_RUN_STEPS steps (B rows each at most, pad Ph); with
+ * more than one input column their x rows (pad I) and W_ih packed (G, pad I) for dx. */
+static size_t group_ws_w_hh(const lstm_dims *d)
 {
-    return tail_pieces(d) && d->input_size == 1;
+    return 4 * (size_t)d->hidden_size * lstm_gemm_padded((size_t)d->hidden_size);
 }
-
-/* Elements of W_ih (G, pad(I)) and x (N, pad(I)) packed for dx = dG W_ih and dW_ih += dG^T x
- * on the core's GEMM, when the products after the loop run in pieces (but on the
- * matrix-vector kernels: vector_tail_inputs). */
-static size_t packed_tail_inputs_size(const lstm_dims *d)
+static size_t group_ws_dw_ih(const lstm_dims *d)
 {
-    if (!tail_pieces(d) || vector_tail_inputs(d)) return 0;
-    return (4 * (size_t)d->hidden_size + lstm_rows(d)) * lstm_gemm_padded((size_t)d->input_size);
+    size_t G = 4 * (size_t)d->hidden_size;
+    return d->input_size == 1 ? lstm_gemm_padded(G) : G * lstm_gemm_padded((size_t)d->input_size);
+}
+static size_t group_ws_run_rows(const lstm_dims *d)
+{
+    return LSTM_GROUP_RUN_STEPS * (size_t)d->batch;
+}
+static size_t group_ws_size(const lstm_dims *d)
+{
+    const size_t G = 4 * (size_t)d->hidden_size, Ph = lstm_gemm_padded((size_t)d->hidden_size);
+    const size_t pad_i = lstm_gemm_padded((size_t)d->input_size);
+    size_t n = 2 * group_ws_w_hh(d) + group_ws_dw_ih(d) + lstm_gemm_padded(G)
+               + group_ws_run_rows(d) * Ph;
+    if (d->input_size > 1) n += group_ws_run_rows(d) * pad_i + G * pad_i;
+    return n;
 }
 
 /* Backward workspace, in this order: W_hh packed for the small GEMM; with a projection, dh of
- * every row (N, P) for dW_hr and dr (B, H); h_{t-1} packed; W_ih and x packed. 0 when none is
- * needed. */
+ * every row (N, P) for dW_hr and dr (B, H). With row groups, each group's (group_ws_size)
+ * instead. 0 when none is needed. */
 size_t lstm_backward_workspace_size(const lstm_dims *d)
 {
     if (lstm_check_dims(d) != LSTM_OK) return 0;
-    size_t n = packed_w_hh_size(d, 1) + packed_h_prev_size(d) + packed_tail_inputs_size(d);
+    if (row_groups(d) > 0) return (size_t)row_groups(d) * group_ws_size(d);
+    size_t n = packed_w_hh_size(d, 1);
     if (d->proj_size > 0)
         n += lstm_rows(d) * (size_t)d->proj_size + (size_t)d->batch * (size_t)d->hidden_size;
     return n;

@@ -98,6 +98,16 @@ static void FN(small_gemm)(int m, int n, int k, const REAL *A, size_t ars, size_
                         accumulate);
 }
 
+/* small_gemm with k in runs (lstm_gemm_kernel.h, gemm_runs): run s is the next len[s] rows of
+ * Bp, A's columns for them starting off[s] elements from A. */
+static void FN(small_gemm_runs)(int m, int n, int runs, const int *len, const size_t *off,
+                                const REAL *A, size_t ars, size_t acs, const REAL *Bp, REAL *C,
+                                size_t ldc, int accumulate)
+{
+    LSTM_GEMM_DISPATCH(gemm_runs, m, n, runs, len, off, A, ars, acs, Bp,
+                       lstm_gemm_padded((size_t)n), C, ldc, accumulate);
+}
+
 /* y (n) = W (n, k) x, or += when accumulate; W's rows ldw apart (lstm_gemm_kernel.h). */
 static void FN(small_matvec)(int n, int k, const REAL *W, size_t ldw, const REAL *x, REAL *y,
                              int accumulate)

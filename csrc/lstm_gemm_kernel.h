@@ -9,7 +9,9 @@
  * C (m, n) = A (m, k) B (k, n), stored or added into C. A is read through two strides,
  * A(i, p) = A[i * ars + p * acs], so it may be a matrix or its transpose. B is packed: rows
  * ldb apart with ldb a multiple of LSTM_GEMM_PAD and zeros past column n, so that every
- * vector load of a row is whole and in bounds.
+ * vector load of a row is whole and in bounds. gemm_runs takes k in runs: run s covers the
+ * next len[s] rows of B, and A's columns for them start off[s] elements from A (the rows of
+ * one row group at several steps, which are not evenly spaced in the cache).
  *
  * Each block of GK_ROWS rows and GK_VECS vectors of C lives in registers for the whole k loop
  * (4 x 2 = 8 accumulators: enough to cover the FMA latency, few enough not to spill with 16
@@ -40,22 +42,35 @@ typedef REAL GK(vec) __attribute__((vector_size(GK_VBYTES)));
 /* One block: rows R <= GK_ROWS, vectors V <= 2 * GK_VECS (the wide blocks of the last rows),
  * both constants after inlining, so the accumulators are registers. cols (<= V * GK_VL)
  * columns of C are valid. */
+/* The k products of a run into the block's accumulators: row p of B times column p of A. */
+#define GK_RUN(k, A_run, B_run)                                                                  \
+    for (int p = 0; p < (k); p++) {                                                              \
+        GK(vec) b[2 * GK_VECS];                                                                  \
+        for (int v = 0; v < V; v++) {                                                            \
+            memcpy(&b[v], (B_run) + p * ldb + v * GK_VL, sizeof b[v]);                           \
+            GK_IN_REGISTER(b[v]);                                                                \
+        }                                                                                        \
+        for (int r = 0; r < R; r++) {                                                            \
+            const REAL a = (A_run)[r * ars + p * acs];                                           \
+            for (int v = 0; v < V; v++) acc[r][v] += a * b[v];                                   \
+        }                                                                                        \
+    }
+
+/* runs 0: k in one run (a plain product); else k in runs (gemm_runs), k unused. */
 static inline __attribute__((always_inline)) GK_FN_ATTR void
-GK(block)(const int R, const int V, int k, const REAL *A, size_t ars, size_t acs,
-          const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int cols, int accumulate)
+GK(block)(const int R, const int V, int k, int runs, const int *len, const size_t *off,
+          const REAL *A, size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C, size_t ldc,
+          int cols, int accumulate)
 {
     GK(vec) acc[GK_ROWS][2 * GK_VECS];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = (GK(vec)){0};
-    for (int p = 0; p < k; p++) {
-        GK(vec) b[2 * GK_VECS];
-        for (int v = 0; v < V; v++) {
-            memcpy(&b[v], Bp + p * ldb + v * GK_VL, sizeof b[v]);
-            GK_IN_REGISTER(b[v]);
-        }
-        for (int r = 0; r < R; r++) {
-            const REAL a = A[r * ars + p * acs];
-            for (int v = 0; v < V; v++) acc[r][v] += a * b[v];
+    if (runs == 0) {
+        GK_RUN(k, A, Bp)
+    } else {
+        for (int s = 0; s < runs; s++) {
+            GK_RUN(len[s], A + off[s], Bp)
+            Bp += (size_t)len[s] * ldb;
         }
     }
     for (int r = 0; r < R; r++) {
@@ -84,26 +99,31 @@ GK(block)(const int R, const int V, int k, const REAL *A, size_t ars, size_t acs
  * (a 1-row block took 3 times a row's share of a 4-row block's time). Each element's sum is
  * the same whichever block computes it. */
 static inline __attribute__((always_inline)) GK_FN_ATTR void
-GK(last_rows)(const int R, int n, int k, const REAL *a, size_t ars, size_t acs, const REAL *Bp,
-              size_t ldb, REAL *C, size_t ldc, int accumulate)
+GK(last_rows)(const int R, int n, int k, int runs, const int *len, const size_t *off, const REAL *a,
+              size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C, size_t ldc,
+              int accumulate)
 {
     const int width = GK_VECS * GK_VL;
     int j0 = 0;
     if (R <= 2)
         for (; j0 + 2 * width <= n; j0 += 2 * width)
-            GK(block)(R, 2 * GK_VECS, k, a, ars, acs, Bp + j0, ldb, C + j0, ldc, 2 * width,
-                      accumulate);
+            GK(block)(R, 2 * GK_VECS, k, runs, len, off, a, ars, acs, Bp + j0, ldb, C + j0, ldc,
+                      2 * width, accumulate);
     for (; j0 < n; j0 += width) {
         const int cols = n - j0 < width ? n - j0 : width;
         if (cols > GK_VL)
-            GK(block)(R, GK_VECS, k, a, ars, acs, Bp + j0, ldb, C + j0, ldc, cols, accumulate);
+            GK(block)(R, GK_VECS, k, runs, len, off, a, ars, acs, Bp + j0, ldb, C + j0, ldc, cols,
+                      accumulate);
         else
-            GK(block)(R, 1, k, a, ars, acs, Bp + j0, ldb, C + j0, ldc, cols, accumulate);
+            GK(block)(R, 1, k, runs, len, off, a, ars, acs, Bp + j0, ldb, C + j0, ldc, cols,
+                      accumulate);
     }
 }
 
-static GK_FN_ATTR void GK(gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
-                                const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int accumulate)
+static inline __attribute__((always_inline)) GK_FN_ATTR void
+GK(gemm_any)(int m, int n, int k, int runs, const int *len, const size_t *off, const REAL *A,
+             size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C, size_t ldc,
+             int accumulate)
 {
     const int width = GK_VECS * GK_VL;
     const int full = m - m % GK_ROWS; /* rows in whole blocks */
@@ -116,20 +136,36 @@ static GK_FN_ATTR void GK(gemm)(int m, int n, int k, const REAL *A, size_t ars, 
             const REAL *b = Bp + j0;
             REAL *c = C + (size_t)i0 * ldc + j0;
             if (vecs == 2)
-                GK(block)(GK_ROWS, 2, k, a, ars, acs, b, ldb, c, ldc, cols, accumulate);
+                GK(block)(GK_ROWS, 2, k, runs, len, off, a, ars, acs, b, ldb, c, ldc, cols,
+                          accumulate);
             else
-                GK(block)(GK_ROWS, 1, k, a, ars, acs, b, ldb, c, ldc, cols, accumulate);
+                GK(block)(GK_ROWS, 1, k, runs, len, off, a, ars, acs, b, ldb, c, ldc, cols,
+                          accumulate);
         }
     }
     const REAL *a = A + (size_t)full * ars;
     REAL *c = C + (size_t)full * ldc;
     switch (m - full) {
-    case 3: GK(last_rows)(3, n, k, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
-    case 2: GK(last_rows)(2, n, k, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
-    case 1: GK(last_rows)(1, n, k, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    case 3: GK(last_rows)(3, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    case 2: GK(last_rows)(2, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    case 1: GK(last_rows)(1, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
     default: break;
     }
 }
+
+static GK_FN_ATTR void GK(gemm)(int m, int n, int k, const REAL *A, size_t ars, size_t acs,
+                                const REAL *Bp, size_t ldb, REAL *C, size_t ldc, int accumulate)
+{
+    GK(gemm_any)(m, n, k, 0, NULL, NULL, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+}
+
+static GK_FN_ATTR void GK(gemm_runs)(int m, int n, int runs, const int *len, const size_t *off,
+                                     const REAL *A, size_t ars, size_t acs, const REAL *Bp,
+                                     size_t ldb, REAL *C, size_t ldc, int accumulate)
+{
+    GK(gemm_any)(m, n, 0, runs, len, off, A, ars, acs, Bp, ldb, C, ldc, accumulate);
+}
+#undef GK_RUN
 
 /* The batch-1 products (and batches under 4 rows, one row at a time), where a BLAS GEMM with
  * one row packs the whole weight matrix at every step (OpenBLAS's Haswell kernels: 10x the

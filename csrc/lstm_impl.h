@@ -242,16 +242,6 @@ static void FN(init_state)(REAL *state, const REAL *init, size_t count)
     else if (init != state) memmove(state, init, count * sizeof(REAL));
 }
 
-/* At small steps the core splits a call over its own threads (lstm_threads.c), and then its
- * GEMMs outside the time loop run as fixed pieces of at most LSTM_PIECE_MACS multiply-adds
- * along their rows, shared among the threads. A piece that small is one that OpenBLAS runs in
- * the calling thread: its own threads never wake, so they do not spin on the cores the time
- * loop is about to use. The pieces depend on the sizes only, never on the thread count, so
- * every count computes the same bits. */
-#ifndef LSTM_PIECE_MACS
-#define LSTM_PIECE_MACS ((int64_t)1 << 18)
-#endif
-
 /* BLAS products of a split backward (lstm_backward_splits_blas) run as this many pieces along
  * their rows when BLAS is single-threaded: enough for the threads to share them evenly, few
  * enough that BLAS's packing of the operand all pieces read stays small beside the product. */
@@ -265,18 +255,6 @@ static inline int FN(blas_piece_rows)(int rows)
     int per = (rows + LSTM_BLAS_PIECES - 1) / LSTM_BLAS_PIECES;
     per = (per + 7) / 8 * 8;
     return per > 0 ? per : 1;
-}
-
-/* Rows a piece holds when a product of `rows` rows is cut into pieces of at most
- * LSTM_PIECE_MACS multiply-adds (a row costs per_row), in an even number of pieces so that
- * two threads share them evenly (5 pieces made one thread run 3). */
-static inline int FN(piece_rows)(int rows, int64_t per_row)
-{
-    if (rows < 1) return 1;
-    int64_t pieces = ((int64_t)rows * (per_row > 0 ? per_row : 1) + LSTM_PIECE_MACS - 1) / LSTM_PIECE_MACS;
-    if (pieces > 1 && pieces % 2) pieces++;
-    if (pieces > rows) pieces = rows;
-    return (int)((rows + pieces - 1) / pieces);
 }
 
 /* The row, a multiple of 4 (or B), before which the rows' work (the time steps in [t0, t1)
@@ -324,13 +302,25 @@ static void FN(part_rows)(const lstm_dims *d, int part, int parts, int t0, int t
 }
 
 /* Threads a call's time loop splits over (split_calls in lstm.c says which calls may), 4 rows
- * or more each. */
+ * or more each, or whole row groups (row_groups). */
 static int FN(loop_parts)(const lstm_dims *d, int backward)
 {
     if (!split_calls(d, backward)) return 1;
     int parts = lstm_get_num_threads();
-    if (parts > d->batch / 4) parts = d->batch / 4;
+    const int most = row_groups(d) > 0 ? row_groups(d) : d->batch / 4;
+    if (parts > most) parts = most;
     return parts > 1 ? parts : 1;
+}
+
+/* The first row of each row group g < groups (row_groups), as part_rows cuts the batch into
+ * `groups` parts over the whole sequence, and starts[groups] = B. */
+static void FN(group_starts)(const lstm_dims *d, int groups, int *starts)
+{
+    for (int g = 0; g < groups; g++) {
+        int hi;
+        FN(part_rows)(d, g, groups, 0, d->time_steps, &starts[g], &hi);
+    }
+    starts[groups] = d->batch;
 }
 
 /* The steps of one input-projection chunk, shared by the threads that split its rows. */
@@ -344,6 +334,13 @@ typedef struct {
     int ldy, small, zero_start; /* zero_start: step 0 starts from the zero state */
     int s0, s1, parts;          /* processing steps [s0, s1) */
     size_t off0, pre_row0;      /* packed row of step s0's boundary; row of pre's first row */
+    /* With row groups (row_groups, groups > 0) and more than one part, part p packs its own
+     * copy of W_hh^T and W_ih^T, `copy` elements after part p - 1's from `packed` (the
+     * first), and in training runs the rows of its groups (starts: each group's first). */
+    int groups, own_packs;
+    REAL *packed;
+    size_t copy;
+    const int *starts;
 } FN(forward_chunk);
 
 /* The input projection x W_ih^T of the chunk's steps for the batch rows [lo, hi), on the
@@ -420,14 +417,41 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
     }
 }
 
+/* W_hh^T for the small GEMM and, in a split call, W_ih^T, into k's copy. */
+static void FN(pack_forward_weights)(const FN(forward_chunk) *k, REAL *w_hh_t, REAL *w_ih_t)
+{
+    const lstm_dims *d = k->d;
+    const int G = 4 * d->hidden_size, Ph = d->proj_size > 0 ? d->proj_size : d->hidden_size;
+    if (k->small) FN(gemm_pack)(w_hh_t, k->w->w_hh, G, Ph, 1);
+    if (k->w_ih_t) FN(gemm_pack)(w_ih_t, k->w->w_ih, G, d->input_size, 1);
+}
+
 static void FN(forward_part)(void *ctx, int part)
 {
     const FN(forward_chunk) *k = ctx;
     const int T = k->d->time_steps;
     int lo, hi; /* over the chunk's steps, as times */
-    FN(part_rows)(k->d, part, k->parts, k->d->reverse ? T - k->s1 : k->s0,
-                  k->d->reverse ? T - k->s0 : k->s1, &lo, &hi);
-    FN(forward_rows)(k, lo, hi);
+    if (k->groups > 0 && k->starts) { /* training: whole groups, the backward's rows */
+        lo = k->starts[k->groups * part / k->parts];
+        hi = k->starts[k->groups * (part + 1) / k->parts];
+    } else {
+        FN(part_rows)(k->d, part, k->parts, k->d->reverse ? T - k->s1 : k->s0,
+                      k->d->reverse ? T - k->s0 : k->s1, &lo, &hi);
+    }
+    if (!k->own_packs) {
+        FN(forward_rows)(k, lo, hi);
+        return;
+    }
+    /* This part's own copy of the packed weights, packed at the first chunk: it stays in this
+     * thread's cache, where a copy packed by the calling thread moved to every other core at
+     * every call (lstm.c, row_groups). */
+    FN(forward_chunk) own = *k;
+    REAL *w_hh_t = k->packed + (size_t)part * k->copy;
+    REAL *w_ih_t = w_hh_t + packed_w_hh_size(k->d, 0);
+    own.w_hh_t = w_hh_t;
+    own.w_ih_t = k->w_ih_t ? w_ih_t : NULL;
+    if (k->s0 == 0) FN(pack_forward_weights)(&own, w_hh_t, w_ih_t);
+    FN(forward_rows)(&own, lo, hi);
 }
 
 /* A step split by hidden units (unit_chunks in lstm.c): chunk c of a step computes, for every
@@ -509,9 +533,15 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     /* Training projects all steps into the cache; inference a chunk at a time. */
     const int chunk_len = training ? T : chunk_steps(d);
 
+    const int groups = row_groups(d);
+    int starts[LSTM_MAX_THREADS + 1];
+    if (groups > 0 && training) FN(group_starts)(d, groups, starts);
     FN(forward_chunk) k = {blas, w, d, y, h_n, c_n, training ? cache + N * (size_t)G : NULL,
                            rows_r, NULL, bias, w_hh_t, x, split ? w_ih_t : NULL, ldy,
-                           small_recurrence(d, 0), h0 == NULL, 0, 0, FN(loop_parts)(d, 0), 0, 0};
+                           small_recurrence(d, 0), h0 == NULL, 0, 0, FN(loop_parts)(d, 0), 0, 0,
+                           groups, 0, w_hh_t, packed_w_hh_size(d, 0) + packed_w_ih_size(d),
+                           groups > 0 && training ? starts : NULL};
+    k.own_packs = groups > 0 && k.parts > 1;
     for (int j = 0; j < G; j++)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
     FN(init_state)(h_n, h0, (size_t)B * Ph);
@@ -519,10 +549,9 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     /* Batches under 8 rows split their steps by hidden units; each chunk projects its own
      * input columns when BLAS runs in the calling thread. */
     const int units = unit_chunks(d), units_project = units > 0 && blas->single_threaded;
-    if (k.small) FN(gemm_pack)(w_hh_t, w->w_hh, G, Ph, 1);
+    if (!k.own_packs) FN(pack_forward_weights)(&k, w_hh_t, w_ih_t);
     if (k.small && units > 0) /* the slack a split step's last vector may read */
         memset(w_hh_t + (size_t)Ph * lstm_gemm_padded((size_t)G), 0, LSTM_GEMM_PAD * sizeof(REAL));
-    if (split) FN(gemm_pack)(w_ih_t, w->w_ih, G, I, 1);
 
     size_t off = d->reverse ? N : 0; /* packed row of the step boundary being walked */
     for (int s = 0; s < T; s += chunk_len) {
@@ -622,53 +651,20 @@ static void FN(add_dw_hh)(const lstm_blas *blas, REAL *dw_hh, const REAL *dG, co
     }
 }
 
-/* h_{t-1} of every packed row, in the rows' order, into dst (N, pad(Ph)) with zeros past Ph:
- * the B operand of dW_hh += dG^T h_{t-1} as one product on the core's GEMM. A row's h_{t-1}
- * is the output row of the step before in processing order (forward: step t-1, which has
- * every row step t has; reverse: step t+1, for the rows it has), else h0's row or zeros. */
-static void FN(pack_h_prev)(REAL *restrict dst, const REAL *restrict y, int ldy,
-                            const REAL *restrict h0, const lstm_dims *d)
-{
-    const int T = d->time_steps, Ph = d->proj_size > 0 ? d->proj_size : d->hidden_size;
-    const size_t ld = lstm_gemm_padded((size_t)Ph);
-    size_t off = 0, off_before = 0; /* packed rows of steps t and t-1 */
-    for (int t = 0; t < T; t++) {
-        const int b = BATCH(d, t);
-        const int b_from_y = !d->reverse ? (t > 0 ? b : 0) : (t + 1 < T ? BATCH(d, t + 1) : 0);
-        const REAL *from_y = y + (!d->reverse ? off_before : off + (size_t)b) * (size_t)ldy;
-        for (int r = 0; r < b; r++) {
-            REAL *row = dst + (off + (size_t)r) * ld;
-            const REAL *src = r < b_from_y ? from_y + (size_t)r * ldy
-                                           : (h0 ? h0 + (size_t)r * Ph : NULL);
-            if (src)
-                for (int j = 0; j < Ph; j++) row[j] = src[j];
-            else
-                for (int j = 0; j < Ph; j++) row[j] = 0;
-            for (size_t j = (size_t)Ph; j < ld; j++) row[j] = 0;
-        }
-        off_before = off;
-        off += (size_t)b;
-    }
-}
-
-/* The backward's work after its time loop, each product over all N rows at once: dW_hh,
- * dx and dW_ih (BLAS) and the bias gradients. As tasks: pieces of each product's rows and of
- * the bias sums' columns, largest products first. A split call's threads share the tasks;
- * otherwise each product is one task and BLAS brings its own threads. */
+/* The backward's work after its time loop (a call without row groups), each product over all
+ * N rows at once on BLAS: dW_hh, dx and dW_ih, and the bias gradients. As tasks: pieces of
+ * each product's rows and of the bias sums' columns, largest products first, which a split
+ * call's threads share when BLAS is single-threaded; otherwise each product is one task and
+ * BLAS brings its own threads. */
 typedef struct {
     const lstm_blas *blas;
     const lstm_dims *d;
     const GRADS *g;
     const REAL *w_ih, *gates, *x, *y, *h0; /* gates holds dG (N, G) */
-    /* When the products run in pieces on the core's GEMM, their operands packed: h_{t-1}
-     * (pack_h_prev), W_ih and x (gemm_pack); else NULL, and BLAS runs them (or, with
-     * vector_input, the matrix-vector kernels on W_ih and x as stored). */
-    const REAL *h_prev, *w_ih_p, *x_p;
     REAL *dx;
     int ldy, accumulate_dx;
     int dw_hh_rows, dx_rows, dw_ih_rows, db_cols; /* rows or columns of a piece */
     int dw_hh_n, dx_n, dw_ih_n, db_n;             /* pieces; 0 when not wanted */
-    int vector_input; /* pieces with I = 1: dx and dW_ih on the matrix-vector kernels */
 } FN(backward_tail);
 
 static inline int FN(min_int)(int a, int b) { return a < b ? a : b; }
@@ -681,38 +677,21 @@ static void FN(tail_task)(void *ctx, int task)
     const int I = d->input_size, G = 4 * d->hidden_size, n = (int)lstm_rows(d);
     if (task < j->dw_hh_n) {
         const int g0 = task * j->dw_hh_rows, m = FN(min_int)(G - g0, j->dw_hh_rows);
-        const int Ph = d->proj_size > 0 ? d->proj_size : d->hidden_size;
-        if (j->h_prev) /* rows g0.. of dG^T h_{t-1}: dG read down its columns */
-            FN(small_gemm)(m, Ph, n, j->gates + g0, 1, G, j->h_prev, g->dw_hh + (size_t)g0 * Ph,
-                           Ph, 1);
-        else
-            FN(add_dw_hh)(j->blas, g->dw_hh, j->gates, j->y, j->ldy, j->h0, d, g0, m);
+        FN(add_dw_hh)(j->blas, g->dw_hh, j->gates, j->y, j->ldy, j->h0, d, g0, m);
         return;
     }
     task -= j->dw_hh_n;
     if (task < j->dx_n) { /* dx = dG W_ih, rows r0.. */
         const int r0 = task * j->dx_rows, m = FN(min_int)(n - r0, j->dx_rows);
-        if (j->vector_input) /* one input column: a dot product a row (vector_tail_inputs) */
-            FN(small_matvec)(m, G, j->gates + (size_t)r0 * G, G, j->w_ih, j->dx + r0,
-                             j->accumulate_dx);
-        else if (j->w_ih_p)
-            FN(small_gemm)(m, I, G, j->gates + (size_t)r0 * G, G, 1, j->w_ih_p,
-                           j->dx + (size_t)r0 * I, I, j->accumulate_dx);
-        else
-            FN(gemm)(j->blas, 'N', 'N', m, I, G, 1, j->gates + (size_t)r0 * G, G, j->w_ih, I,
-                     j->accumulate_dx ? 1 : 0, j->dx + (size_t)r0 * I, I);
+        FN(gemm)(j->blas, 'N', 'N', m, I, G, 1, j->gates + (size_t)r0 * G, G, j->w_ih, I,
+                 j->accumulate_dx ? 1 : 0, j->dx + (size_t)r0 * I, I);
         return;
     }
     task -= j->dx_n;
     if (task < j->dw_ih_n) { /* dW_ih += dG^T x, rows g0.. */
         const int g0 = task * j->dw_ih_rows, m = FN(min_int)(G - g0, j->dw_ih_rows);
-        if (j->vector_input) /* dW_ih's column g0.. += x^T dG: the rows of dG summed, in order */
-            FN(small_vecmat)(n, m, j->gates + g0, G, j->x, g->dw_ih + g0, 1);
-        else if (j->x_p)
-            FN(small_gemm)(m, I, n, j->gates + g0, 1, G, j->x_p, g->dw_ih + (size_t)g0 * I, I, 1);
-        else
-            FN(gemm)(j->blas, 'T', 'N', m, I, n, 1, j->gates + g0, G, j->x, I, 1,
-                     g->dw_ih + (size_t)g0 * I, I);
+        FN(gemm)(j->blas, 'T', 'N', m, I, n, 1, j->gates + g0, G, j->x, I, 1,
+                 g->dw_ih + (size_t)g0 * I, I);
         return;
     }
     task -= j->dw_ih_n;
@@ -735,6 +714,15 @@ static void FN(add_dy)(REAL *restrict dh, size_t ld_dh, const REAL *restrict dy,
         for (int j = 0; j < n; j++) dh[(size_t)r * ld_dh + j] += dy[(size_t)r * lddy + j];
 }
 
+/* A row group's steps whose dW_hh (and dW_ih) products are pending (LSTM_GROUP_RUN_STEPS at
+ * most, lstm.c): each step's rows of the group as a run of the product's k, its h_{t-1} (and
+ * x) rows copied after the run before's, its dG rows off[s] elements into the cache. */
+typedef struct {
+    int count, rows; /* runs, and rows over them */
+    int len[LSTM_GROUP_RUN_STEPS];
+    size_t off[LSTM_GROUP_RUN_STEPS];
+} FN(group_runs);
+
 /* The backward's time loop, shared by the threads that split its rows. */
 typedef struct {
     const lstm_blas *blas;
@@ -743,7 +731,135 @@ typedef struct {
     REAL *gates, *cells, *dh, *dc, *dh_rows, *dr;
     const REAL *dy, *c0, *w_hh_p;
     int lddy, small, parts;
+    /* With row groups (groups > 0): each group's workspace (group_ws_size elements, from
+     * group_ws), the first row of each group, the groups [g0, g1) of the rows being run, and
+     * what their steps read and write besides. */
+    int groups, g0, g1;
+    REAL *group_ws;
+    const int *starts;
+    FN(group_runs) *runs; /* the part's groups' pending runs, from group g0 */
+    const GRADS *g;
+    const REAL *x, *y, *h0, *w_ih_p;
+    REAL *dx;
+    int ldy, accumulate_dx;
 } FN(backward_loop);
+
+/* A row group's workspace (lstm.c, group_ws_size). */
+typedef struct {
+    REAL *w_hh_p, *dw_hh, *dw_ih, *db, *h_rows, *x_rows, *w_ih_p;
+} FN(group_ws);
+
+static FN(group_ws) FN(group_ws_of)(const FN(backward_loop) *k, int group)
+{
+    const lstm_dims *d = k->d;
+    const size_t G = 4 * (size_t)d->hidden_size, Ph = lstm_gemm_padded((size_t)d->hidden_size);
+    FN(group_ws) ws;
+    ws.w_hh_p = k->group_ws + (size_t)group * group_ws_size(d);
+    ws.dw_hh = ws.w_hh_p + group_ws_w_hh(d);
+    ws.dw_ih = ws.dw_hh + group_ws_w_hh(d);
+    ws.db = ws.dw_ih + group_ws_dw_ih(d);
+    ws.h_rows = ws.db + lstm_gemm_padded(G);
+    ws.x_rows = ws.h_rows + group_ws_run_rows(d) * Ph;
+    ws.w_ih_p = ws.x_rows + group_ws_run_rows(d) * lstm_gemm_padded((size_t)d->input_size);
+    return ws;
+}
+
+/* The pending runs of a group into its dW_hh and dW_ih sums: one product each. */
+static void FN(flush_group_runs)(const FN(backward_loop) *k, int group)
+{
+    FN(group_runs) *runs = &k->runs[group - k->g0];
+    if (runs->count == 0) return;
+    const lstm_dims *d = k->d;
+    const int G = 4 * d->hidden_size, I = d->input_size;
+    const FN(group_ws) ws = FN(group_ws_of)(k, group);
+    const size_t ph = lstm_gemm_padded((size_t)d->hidden_size);
+    if (k->g->dw_hh) /* all pad(H) columns: whole vector stores, the padding's sums staying 0 */
+        FN(small_gemm_runs)(G, (int)ph, runs->count, runs->len, runs->off, k->gates, 1, G,
+                            ws.h_rows, ws.dw_hh, ph, 1);
+    if (k->g->dw_ih && I > 1) {
+        const size_t pad_i = lstm_gemm_padded((size_t)I);
+        FN(small_gemm_runs)(G, (int)pad_i, runs->count, runs->len, runs->off, k->gates, 1, G,
+                            ws.x_rows, ws.dw_ih, pad_i, 1);
+    }
+    runs->count = runs->rows = 0;
+}
+
+/* One step of group `group`, after its gate backward: the step's rows of the group (those the
+ * step has, from row0, the step's first packed row being off_t) join its pending runs for
+ * dG^T h_{t-1} and dG^T x, add dG's rows to its db (and, with one input column, dG^T x to its
+ * dW_ih) and get dx = dG W_ih. h_{t-1} of a row is, as in the forward, the output row of the
+ * step before in processing order, else h0's row, else zeros; it is copied into rows padded
+ * with zeros for the GEMM. */
+static void FN(group_step)(const FN(backward_loop) *k, int group, int t, size_t off_t, int b)
+{
+    const lstm_dims *d = k->d;
+    const int T = d->time_steps, H = d->hidden_size, G = 4 * H, I = d->input_size;
+    const int r0 = k->starts[group], r1 = FN(min_int)(k->starts[group + 1], b), rows = r1 - r0;
+    if (rows <= 0) return;
+    const FN(group_ws) ws = FN(group_ws_of)(k, group);
+    FN(group_runs) *runs = &k->runs[group - k->g0];
+    const size_t row0 = off_t + (size_t)r0, ph = lstm_gemm_padded((size_t)H);
+    const size_t pad_i = lstm_gemm_padded((size_t)I);
+    const REAL *dG = k->gates + row0 * (size_t)G;
+    if (k->g->dw_hh) {
+        /* the rows of y holding h_{t-1}, for the first b_from_y rows of the step */
+        const int b_from_y = !d->reverse ? (t > 0 ? b : 0) : (t + 1 < T ? BATCH(d, t + 1) : 0);
+        const REAL *from_y = k->y + (!d->reverse ? off_t - (size_t)(t > 0 ? BATCH(d, t - 1) : 0)
+                                                 : off_t + (size_t)b) * (size_t)k->ldy;
+        REAL *h_rows = ws.h_rows + (size_t)runs->rows * ph;
+        for (int r = r0; r < r1; r++) {
+            REAL *row = h_rows + (size_t)(r - r0) * ph;
+            const REAL *src = r < b_from_y ? from_y + (size_t)r * k->ldy
+                                           : (k->h0 ? k->h0 + (size_t)r * H : NULL);
+            if (src)
+                for (int j = 0; j < H; j++) row[j] = src[j];
+            else
+                for (int j = 0; j < H; j++) row[j] = 0;
+            for (size_t j = (size_t)H; j < ph; j++) row[j] = 0;
+        }
+    }
+    if (k->g->dw_ih && I == 1) /* one input column: the rows of dG weighted by x, in order */
+        FN(small_vecmat)(rows, G, dG, G, k->x + row0, ws.dw_ih, 1);
+    else if (k->g->dw_ih)
+        FN(gemm_pack)(ws.x_rows + (size_t)runs->rows * pad_i, k->x + row0 * (size_t)I, rows, I,
+                      0);
+    if (k->g->db_ih || k->g->db_hh) FN(add_rows)(ws.db, dG, (size_t)rows, G, G);
+    if (k->dx) {
+        if (I == 1) /* a dot product a row */
+            FN(small_matvec)(rows, G, dG, G, k->w_ih_p, k->dx + row0, k->accumulate_dx);
+        else
+            FN(small_gemm)(rows, I, G, dG, G, 1, k->w_ih_p, k->dx + row0 * (size_t)I, I,
+                           k->accumulate_dx);
+    }
+    runs->len[runs->count] = rows;
+    runs->off[runs->count] = row0 * (size_t)G;
+    runs->rows += rows;
+    if (++runs->count == LSTM_GROUP_RUN_STEPS) FN(flush_group_runs)(k, group);
+}
+
+/* Adds the row groups' sums, in group order, into the gradients: dW_hh, dW_ih and each bias
+ * gradient get sum_g (group g's) for every element. Group 0's buffers hold the running sums. */
+static void FN(add_group_sums)(const FN(backward_loop) *k)
+{
+    const lstm_dims *d = k->d;
+    const GRADS *g = k->g;
+    const int H = d->hidden_size, G = 4 * H, I = d->input_size;
+    const size_t ph = lstm_gemm_padded((size_t)H), pad_i = lstm_gemm_padded((size_t)I);
+    const size_t dw_ih_width = I == 1 ? 1 : pad_i; /* I == 1: dW_ih's sums are (G) */
+    const FN(group_ws) first = FN(group_ws_of)(k, 0);
+    for (int group = 1; group < k->groups; group++) {
+        const FN(group_ws) ws = FN(group_ws_of)(k, group);
+        if (g->dw_hh) FN(add_rows)(first.dw_hh, ws.dw_hh, 1, 0, (int)((size_t)G * ph));
+        if (g->dw_ih) FN(add_rows)(first.dw_ih, ws.dw_ih, 1, 0, (int)((size_t)G * dw_ih_width));
+        if (g->db_ih || g->db_hh) FN(add_rows)(first.db, ws.db, 1, 0, G);
+    }
+    for (int i = 0; i < G; i++) {
+        if (g->dw_hh) FN(add_rows)(g->dw_hh + (size_t)i * H, first.dw_hh + (size_t)i * ph, 1, 0, H);
+        if (g->dw_ih) FN(add_rows)(g->dw_ih + (size_t)i * I, first.dw_ih + (size_t)i * dw_ih_width, 1, 0, I);
+    }
+    if (g->db_ih) FN(add_rows)(g->db_ih, first.db, 1, 0, G);
+    if (g->db_hh) FN(add_rows)(g->db_hh, first.db, 1, 0, G);
+}
 
 /* Runs every step, in the reverse of the forward's processing order, for the batch rows
  * [lo, hi) (those of them that each step has). */
@@ -804,6 +920,7 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
         else
             FN(gemm)(k->blas, 'N', 'N', rows, Ph, G, 1, k->gates + row0 * G, G, k->w->w_hh, Ph,
                      0, dh, Ph);
+        for (int group = k->g0; group < k->g1; group++) FN(group_step)(k, group, t, off_t, b);
     }
 }
 
@@ -811,8 +928,36 @@ static void FN(backward_part)(void *ctx, int part)
 {
     const FN(backward_loop) *k = ctx;
     int lo, hi;
-    FN(part_rows)(k->d, part, k->parts, 0, k->d->time_steps, &lo, &hi);
-    FN(backward_rows)(k, lo, hi);
+    if (k->groups == 0) {
+        FN(part_rows)(k->d, part, k->parts, 0, k->d->time_steps, &lo, &hi);
+        FN(backward_rows)(k, lo, hi);
+        return;
+    }
+    /* Whole row groups, the forward's rows of this part, with this part's own copies of the
+     * packed weights in its first group's workspace (lstm.c, row_groups) and the groups' sums
+     * started at zero. */
+    const lstm_dims *d = k->d;
+    const int H = d->hidden_size, G = 4 * H, I = d->input_size;
+    FN(backward_loop) own = *k;
+    own.g0 = k->groups * part / k->parts;
+    own.g1 = k->groups * (part + 1) / k->parts;
+    const FN(group_ws) first = FN(group_ws_of)(k, own.g0);
+    FN(gemm_pack)(first.w_hh_p, k->w->w_hh, G, H, 0); /* no projection with groups */
+    own.w_hh_p = first.w_hh_p;
+    own.w_ih_p = k->w->w_ih; /* I == 1: W_ih as stored, a vector */
+    if (k->dx && I > 1) {
+        FN(gemm_pack)(first.w_ih_p, k->w->w_ih, G, I, 0);
+        own.w_ih_p = first.w_ih_p;
+    }
+    FN(group_runs) runs[LSTM_MAX_THREADS];
+    own.runs = runs;
+    for (int group = own.g0; group < own.g1; group++) {
+        const FN(group_ws) ws = FN(group_ws_of)(k, group);
+        memset(ws.dw_hh, 0, (size_t)(ws.h_rows - ws.dw_hh) * sizeof(REAL)); /* dW_hh, dW_ih, db */
+        runs[group - own.g0].count = runs[group - own.g0].rows = 0;
+    }
+    FN(backward_rows)(&own, k->starts[own.g0], k->starts[own.g1]);
+    for (int group = own.g0; group < own.g1; group++) FN(flush_group_runs)(&own, group);
 }
 
 /* The backward of a forward split by hidden units (unit_chunks), split the same way. Step s
@@ -866,7 +1011,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     int status = FN(check_common)(blas, w, d);
     if (status != LSTM_OK) return status;
     if (!dh0 || !dc0 || !g || !cache || !y || !x) return LSTM_ERR_NULL_ARGUMENT;
-    const int I = d->input_size, H = d->hidden_size, P = d->proj_size;
+    const int H = d->hidden_size, P = d->proj_size;
     const int Ph = P > 0 ? P : H, G = 4 * H;
     if (ldy < Ph || (dy && lddy < Ph)) return LSTM_ERR_BAD_LEADING_DIM;
     if (!work && lstm_backward_workspace_size(d) > 0) return LSTM_ERR_NULL_ARGUMENT;
@@ -875,61 +1020,57 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
 
     REAL *gates = cache;                    /* (N, G) activated gates -> their gradients dG */
     REAL *cells = cache + N * (size_t)G;    /* (N, H) c_t -> r_t when P > 0 */
-    /* The workspace (lstm.c's lstm_backward_workspace_size), each part NULL when absent. */
-    REAL *w_hh_p = small ? work : NULL;      /* (G, pad Ph) W_hh packed, small */
-    REAL *rest = work ? work + packed_w_hh_size(d, 1) : NULL;
+    const int groups = row_groups(d);
+    int starts[LSTM_MAX_THREADS + 1];
+    if (groups > 0) FN(group_starts)(d, groups, starts);
+    /* The workspace (lstm.c's lstm_backward_workspace_size), each part NULL when absent; with
+     * row groups, the groups' own, each part packing its own W_hh. */
+    REAL *w_hh_p = small && groups == 0 ? work : NULL; /* (G, pad Ph) W_hh packed, small */
+    REAL *rest = work && groups == 0 ? work + packed_w_hh_size(d, 1) : NULL;
     REAL *dh_rows = P > 0 ? rest : NULL;     /* (N, P) dL/dh, for dW_hr */
     REAL *dr = P > 0 ? dh_rows + N * (size_t)P : NULL; /* (B, H) dL/dr of the step's rows */
-    if (P > 0) rest += N * (size_t)P + (size_t)d->batch * H;
-    const size_t h_prev_size = packed_h_prev_size(d);
-    REAL *h_prev = h_prev_size && g->dw_hh ? rest : NULL; /* (N, pad Ph) h_{t-1} of every row */
-    REAL *w_ih_p = NULL, *x_p = NULL;        /* (G, pad I) W_ih and (N, pad I) x, packed */
-    if (packed_tail_inputs_size(d)) {
-        REAL *w_ih_ops = rest + h_prev_size;
-        w_ih_p = dx ? w_ih_ops : NULL;
-        x_p = g->dw_ih ? w_ih_ops + (size_t)G * lstm_gemm_padded((size_t)I) : NULL;
-    }
     /* dh0 and dc0 carry the running dL/dh and dL/dc of each sequence. */
     FN(init_state)(dh0, dh_n, (size_t)d->batch * Ph);
     FN(init_state)(dc0, dc_n, (size_t)d->batch * H);
-    if (small) FN(gemm_pack)(w_hh_p, w->w_hh, G, Ph, 0);
+    if (w_hh_p) FN(gemm_pack)(w_hh_p, w->w_hh, G, Ph, 0);
 
     FN(backward_loop) k = {blas, w, d, gates, cells, dh0, dc0, dh_rows, dr, dy, c0, w_hh_p,
-                           lddy, small, FN(loop_parts)(d, 1)};
+                           lddy, small, FN(loop_parts)(d, 1), groups, 0, 0,
+                           groups > 0 ? work : NULL, starts, NULL, g, x, y, h0, NULL, dx, ldy,
+                           accumulate_dx};
     const int units = unit_chunks(d);
     if (units > 0) {
         FN(unit_back_job) u = {&k, units};
         lstm_parallel_steps(d->time_steps + 1, u.chunks, FN(backward_units), &u);
     } else if (k.parts > 1)
         lstm_parallel_for(k.parts, FN(backward_part), &k);
+    else if (groups > 0)
+        FN(backward_part)(&k, 0);
     else
         FN(backward_rows)(&k, 0, d->batch);
+    if (groups > 0) { /* the loop computed dx and the groups' sums of the weight gradients */
+        FN(add_group_sums)(&k);
+        return LSTM_OK;
+    }
 
     /* Everything left is a GEMM or a sum over all N rows at once: in pieces on the core's
-     * threads when they run on its GEMM (split) or on a single-threaded BLAS (blas_pieces),
-     * else one call each with BLAS's threads. */
-    const int n = (int)N, split = tail_pieces(d);
-    const int blas_pieces = !split && blas->single_threaded && lstm_backward_splits_blas(d);
-    if (h_prev) FN(pack_h_prev)(h_prev, y, ldy, h0, d);
-    if (w_ih_p) FN(gemm_pack)(w_ih_p, w->w_ih, G, I, 0);
-    if (x_p) FN(gemm_pack)(x_p, x, n, I, 0);
-    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, h_prev, w_ih_p, x_p, dx, ldy,
-                              accumulate_dx,
-                              split ? FN(piece_rows)(G, (int64_t)Ph * n)
-                                    : blas_pieces ? FN(blas_piece_rows)(G) : G,
-                              split ? FN(piece_rows)(n, (int64_t)I * G)
-                                    : blas_pieces ? FN(blas_piece_rows)(n) : n,
-                              split ? FN(piece_rows)(G, (int64_t)I * n)
-                                    : blas_pieces ? FN(blas_piece_rows)(G) : G,
+     * threads when BLAS is single-threaded (blas_pieces), else one call each with BLAS's
+     * threads. */
+    const int n = (int)N;
+    const int blas_pieces = blas->single_threaded && lstm_backward_splits_blas(d);
+    FN(backward_tail) tail = {blas, d, g, w->w_ih, gates, x, y, h0, dx, ldy, accumulate_dx,
+                              blas_pieces ? FN(blas_piece_rows)(G) : G,
+                              blas_pieces ? FN(blas_piece_rows)(n) : n,
+                              blas_pieces ? FN(blas_piece_rows)(G) : G,
                               /* two column pieces of whole vectors when there are enough */
-                              (split || blas_pieces) && G >= 32 ? (G / 2 + 15) / 16 * 16 : G,
-                              0, 0, 0, 0, vector_tail_inputs(d)};
+                              blas_pieces && G >= 32 ? (G / 2 + 15) / 16 * 16 : G,
+                              0, 0, 0, 0};
     tail.dw_hh_n = g->dw_hh ? (G + tail.dw_hh_rows - 1) / tail.dw_hh_rows : 0;
     tail.dx_n = dx ? (n + tail.dx_rows - 1) / tail.dx_rows : 0;
     tail.dw_ih_n = g->dw_ih ? (G + tail.dw_ih_rows - 1) / tail.dw_ih_rows : 0;
     tail.db_n = g->db_ih || g->db_hh ? (G + tail.db_cols - 1) / tail.db_cols : 0;
     const int tasks = tail.dw_hh_n + tail.dx_n + tail.dw_ih_n + tail.db_n;
-    if (split || blas_pieces)
+    if (blas_pieces)
         lstm_parallel_for(tasks, FN(tail_task), &tail);
     else
         for (int task = 0; task < tasks; task++) FN(tail_task)(&tail, task);

@@ -65,12 +65,12 @@ def test_single_layer_matches_reference(rng, dtype, shape, with_state):
 
 # The core runs the per-step recurrent GEMMs on its own kernel for a batch of at least 4 rows
 # and at most 2^23 multiply-adds a step (csrc/lstm.c), on BLAS otherwise; batches of 8 or more
-# split over threads, and up to 2^19 a step the backward's products after its loop run in
-# pieces on them too: a shape for each case.
+# split over threads, and up to 2^19 a step the backward's weight gradients are summed by row
+# groups inside its loop: a shape for each case.
 RECURRENCE_SHAPES = {"own-gemm": (6, 5, 3, 4), "own-gemm-split": (4, 9, 3, 4),
                      "blas-batch<4": (5, 3, 3, 4),
                      # the recurrence split over the threads, the products after the backward's
-                     # loop on BLAS in one call each (tail_pieces in csrc/lstm.c)
+                     # loop on BLAS in one call each (tail_pieces, row_groups in csrc/lstm.c)
                      "own-gemm-blas-tail": (3, 20, 5, 128),
                      "blas-large": (2, 40, 3, 256)}
 

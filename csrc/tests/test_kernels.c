@@ -2,7 +2,8 @@
  * The core's own product kernels (lstm_gemm_kernel.h) against a naive product in double, for
  * every instruction-set instance this CPU can run, both dtypes: the small GEMM over row counts
  * 1-11 (whole 4-row blocks and every remainder), column counts around the vector and block
- * widths, with and without accumulation, and the matrix-vector and vector-matrix kernels. The
+ * widths, with and without accumulation, the same with k in runs (gemm_runs), and the
+ * matrix-vector and vector-matrix kernels. The
  * LSTM tests reach only the instance the dispatcher picks on the machine that runs them; this
  * reaches the others too (valgrind, which hides AVX-512, runs the AVX2 instance).
  *
@@ -34,6 +35,9 @@ static int close_enough(double actual, double want, double magnitude, double eps
                                   const REAL_T *, size_t, REAL_T *, size_t, int);               \
     typedef void (*vec_fn_##SUF)(int, int, const REAL_T *, size_t, const REAL_T *, REAL_T *,    \
                                  int);                                                          \
+    typedef void (*runs_fn_##SUF)(int, int, int, const int *, const size_t *, const REAL_T *,   \
+                                  size_t, size_t, const REAL_T *, size_t, REAL_T *, size_t,     \
+                                  int);                                                         \
                                                                                                  \
     static void check_gemm_##SUF(const char *isa, gemm_fn_##SUF gemm)                           \
     {                                                                                            \
@@ -69,6 +73,57 @@ static int close_enough(double actual, double want, double magnitude, double eps
                         free(A), free(Bp), free(C), free(C0);                                    \
                     }                                                                            \
         printf("%-4s gemm " #SUF " %s: rows 1-11, widths 1-130, with and without accumulation\n", \
+               bad ? "FAIL" : "ok", isa);                                                       \
+        failures += bad != 0;                                                                    \
+    }                                                                                            \
+                                                                                                 \
+    /* k in runs, A read as a transpose (ars 1, as dG^T is) with its runs' columns apart: run s \
+     * of len[s] columns starts 5 columns after run s - 1 ends. */                               \
+    static void check_gemm_runs_##SUF(const char *isa, runs_fn_##SUF gemm_runs)                 \
+    {                                                                                            \
+        static const int widths[] = {1, 16, 17, 32, 33, 65};                                    \
+        static const int lens[4][4] = {{1}, {4, 7}, {2, 5, 3}, {9, 1, 6, 2}};                   \
+        int bad = 0;                                                                             \
+        for (int m = 1; m <= 11; m++)                                                            \
+            for (int wi = 0; wi < (int)(sizeof widths / sizeof widths[0]); wi++)                \
+                for (int runs = 1; runs <= 4; runs++)                                            \
+                    for (int acc = 0; acc < 2; acc++) {                                          \
+                        const int n = widths[wi], ldc = n + 3, acs = m + 2;                      \
+                        const size_t ldb = lstm_gemm_padded((size_t)n);                          \
+                        int k = 0, col = 0;                                                      \
+                        size_t off[4];                                                           \
+                        int col_of[32]; /* A's column of each row of B */                        \
+                        for (int s = 0; s < runs; s++) {                                         \
+                            off[s] = (size_t)col * acs;                                          \
+                            for (int q = 0; q < lens[runs - 1][s]; q++) col_of[k++] = col + q;   \
+                            col += lens[runs - 1][s] + 5;                                        \
+                        }                                                                        \
+                        REAL_T *A = malloc(sizeof(REAL_T) * col * acs);                          \
+                        REAL_T *Bp = calloc(k * ldb, sizeof(REAL_T));                            \
+                        REAL_T *C = malloc(sizeof(REAL_T) * m * ldc);                            \
+                        REAL_T *C0 = malloc(sizeof(REAL_T) * m * ldc);                           \
+                        for (int i = 0; i < col * acs; i++) A[i] = (REAL_T)next_value();        \
+                        for (int p = 0; p < k; p++)                                              \
+                            for (int j = 0; j < n; j++) Bp[p * ldb + j] = (REAL_T)next_value();  \
+                        for (int i = 0; i < m * ldc; i++) C[i] = C0[i] = (REAL_T)next_value();  \
+                        gemm_runs(m, n, runs, lens[runs - 1], off, A, 1, (size_t)acs, Bp, ldb,  \
+                                  C, (size_t)ldc, acc);                                          \
+                        for (int i = 0; i < m; i++)                                              \
+                            for (int j = 0; j < ldc; j++) {                                      \
+                                double want = C0[i * ldc + j], sum = 0, magnitude = 0;           \
+                                for (int p = 0; p < k && j < n; p++) {                           \
+                                    const double a = A[(size_t)col_of[p] * acs + i];             \
+                                    sum += a * Bp[p * ldb + j];                                  \
+                                    magnitude += fabs(a * Bp[p * ldb + j]);                      \
+                                }                                                                \
+                                if (j < n) want = acc ? want + sum : sum;                        \
+                                if (j < n ? !close_enough(C[i * ldc + j], want, magnitude, EPS)  \
+                                          : C[i * ldc + j] != C0[i * ldc + j])                   \
+                                    bad++;                                                       \
+                            }                                                                    \
+                        free(A), free(Bp), free(C), free(C0);                                    \
+                    }                                                                            \
+        printf("%-4s gemm_runs " #SUF " %s: rows 1-11, 1-4 runs, with and without accumulation\n", \
                bad ? "FAIL" : "ok", isa);                                                       \
         failures += bad != 0;                                                                    \
     }                                                                                            \
@@ -109,10 +164,11 @@ static int close_enough(double actual, double want, double magnitude, double eps
         failures += bad != 0;                                                                    \
     }                                                                                            \
                                                                                                  \
-    static void check_isa_##SUF(const char *isa, gemm_fn_##SUF gemm, vec_fn_##SUF matvec,      \
-                                vec_fn_##SUF vecmat)                                             \
+    static void check_isa_##SUF(const char *isa, gemm_fn_##SUF gemm, runs_fn_##SUF gemm_runs,  \
+                                vec_fn_##SUF matvec, vec_fn_##SUF vecmat)                        \
     {                                                                                            \
         check_gemm_##SUF(isa, gemm);                                                             \
+        check_gemm_runs_##SUF(isa, gemm_runs);                                                   \
         check_vec_##SUF(isa, "matvec", matvec, 0);                                               \
         check_vec_##SUF(isa, "vecmat", vecmat, 1);                                               \
     }
@@ -122,19 +178,19 @@ DEFINE_CHECKS(double, f64, 1.12e-16)
 
 int main(void)
 {
-    check_isa_f32("baseline", gemm_f32_base, matvec_f32_base, vecmat_f32_base);
-    check_isa_f64("baseline", gemm_f64_base, matvec_f64_base, vecmat_f64_base);
+    check_isa_f32("baseline", gemm_f32_base, gemm_runs_f32_base, matvec_f32_base, vecmat_f32_base);
+    check_isa_f64("baseline", gemm_f64_base, gemm_runs_f64_base, matvec_f64_base, vecmat_f64_base);
 #if LSTM_GEMM_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        check_isa_f32("avx2", gemm_f32_avx2, matvec_f32_avx2, vecmat_f32_avx2);
-        check_isa_f64("avx2", gemm_f64_avx2, matvec_f64_avx2, vecmat_f64_avx2);
+        check_isa_f32("avx2", gemm_f32_avx2, gemm_runs_f32_avx2, matvec_f32_avx2, vecmat_f32_avx2);
+        check_isa_f64("avx2", gemm_f64_avx2, gemm_runs_f64_avx2, matvec_f64_avx2, vecmat_f64_avx2);
     } else {
         printf("skip avx2: this CPU has no AVX2 with FMA\n");
     }
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-        check_isa_f32("avx512", gemm_f32_avx512, matvec_f32_avx512, vecmat_f32_avx512);
-        check_isa_f64("avx512", gemm_f64_avx512, matvec_f64_avx512, vecmat_f64_avx512);
+        check_isa_f32("avx512", gemm_f32_avx512, gemm_runs_f32_avx512, matvec_f32_avx512, vecmat_f32_avx512);
+        check_isa_f64("avx512", gemm_f64_avx512, gemm_runs_f64_avx512, matvec_f64_avx512, vecmat_f64_avx512);
     } else {
         printf("skip avx512: this CPU has no AVX-512\n");
     }

@@ -2,8 +2,10 @@
 
 - The C core's own threads: at small and medium shapes (the per-step products on the core's
   own GEMM, batch >= 8, no projection) a call splits its time loop by batch rows, one hand-off
-  per call. Each row's arithmetic is the same whichever thread runs it, so results are bitwise
-  the same for any count.
+  per call, each thread running whole row groups fixed by the sizes (the same rows forward and
+  backward). Each row's arithmetic is the same whichever thread runs it, and the backward's
+  weight gradients are summed per group, the groups' sums added in group order, so results are
+  bitwise the same for any count.
   A split backward whose products after the loop are too large for the core's GEMM runs them
   on BLAS in fixed pieces on these threads, with SciPy's OpenBLAS at 1 thread for the call
   (_scipy_blas.py): the same bits for any count too.
