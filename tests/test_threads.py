@@ -21,9 +21,9 @@ def test_thread_count_must_be_a_positive_integer(bad):
 # (10, 32, 1, 30), (20, 13, 48, 16) and (6, 9, 3, 5) split over the core's own threads (batch
 # >= 8, small steps), the backward's weight gradients summed by row groups fixed by the sizes,
 # added in group order: every sum is the core's, so the results are bitwise the same for any
-# count. (6, 48, 64, 96) splits
-# its loops and runs those products on BLAS, in fixed pieces on the core's threads with SciPy's
-# OpenBLAS set to 1 thread for the call: bitwise too, wherever that BLAS is SciPy's own.
+# count. (6, 48, 64, 96) splits its loops and runs those products on BLAS, in fixed pieces on
+# the core's threads with SciPy's OpenBLAS set to 1 thread for the call: bitwise too, wherever
+# that BLAS is SciPy's own.
 # (8, 1, 64, 256) splits its steps by hidden units (a batch under 8 rows, H >= 128; see
 # below), its input projection and the backward's products in fixed pieces on that
 # single-threaded OpenBLAS: bitwise too, with full lengths (with lengths it takes the path of
