@@ -39,9 +39,6 @@ typedef REAL GK(vec) __attribute__((vector_size(GK_VBYTES)));
 #endif
 #endif
 
-/* One block: rows R <= GK_ROWS, vectors V <= 2 * GK_VECS (the wide blocks of the last rows),
- * both constants after inlining, so the accumulators are registers. cols (<= V * GK_VL)
- * columns of C are valid. */
 /* The k products of a run into the block's accumulators: row p of B times column p of A. */
 #define GK_RUN(k, A_run, B_run)                                                                  \
     for (int p = 0; p < (k); p++) {                                                              \
@@ -56,7 +53,10 @@ typedef REAL GK(vec) __attribute__((vector_size(GK_VBYTES)));
         }                                                                                        \
     }
 
-/* runs 0: k in one run (a plain product); else k in runs (gemm_runs), k unused. */
+/* One block: rows R <= GK_ROWS, vectors V <= 2 * GK_VECS (the wide blocks of the last rows),
+ * both constants after inlining, so the accumulators are registers. cols (<= V * GK_VL)
+ * columns of C are valid. runs 0: k in one run (a plain product); else k in runs (gemm_runs),
+ * k unused. */
 static inline __attribute__((always_inline)) GK_FN_ATTR void
 GK(block)(const int R, const int V, int k, int runs, const int *len, const size_t *off,
           const REAL *A, size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C, size_t ldc,
@@ -99,9 +99,9 @@ GK(block)(const int R, const int V, int k, int runs, const int *len, const size_
  * (a 1-row block took 3 times a row's share of a 4-row block's time). Each element's sum is
  * the same whichever block computes it. */
 static inline __attribute__((always_inline)) GK_FN_ATTR void
-GK(last_rows)(const int R, int n, int k, int runs, const int *len, const size_t *off, const REAL *a,
-              size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C, size_t ldc,
-              int accumulate)
+GK(last_rows)(const int R, int n, int k, int runs, const int *len, const size_t *off,
+              const REAL *a, size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C,
+              size_t ldc, int accumulate)
 {
     const int width = GK_VECS * GK_VL;
     int j0 = 0;
@@ -120,6 +120,9 @@ GK(last_rows)(const int R, int n, int k, int runs, const int *len, const size_t 
     }
 }
 
+/* The product over whole blocks and the last rows, for gemm (runs 0) and gemm_runs. Inlined
+ * into each, so that gemm's blocks keep the plain k loop alone: one body shared by both, the
+ * choice made at run time, made the recurrent products 5-10% slower. */
 static inline __attribute__((always_inline)) GK_FN_ATTR void
 GK(gemm_any)(int m, int n, int k, int runs, const int *len, const size_t *off, const REAL *A,
              size_t ars, size_t acs, const REAL *Bp, size_t ldb, REAL *C, size_t ldc,
@@ -146,9 +149,15 @@ GK(gemm_any)(int m, int n, int k, int runs, const int *len, const size_t *off, c
     const REAL *a = A + (size_t)full * ars;
     REAL *c = C + (size_t)full * ldc;
     switch (m - full) {
-    case 3: GK(last_rows)(3, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
-    case 2: GK(last_rows)(2, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
-    case 1: GK(last_rows)(1, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate); break;
+    case 3:
+        GK(last_rows)(3, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate);
+        break;
+    case 2:
+        GK(last_rows)(2, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate);
+        break;
+    case 1:
+        GK(last_rows)(1, n, k, runs, len, off, a, ars, acs, Bp, ldb, c, ldc, accumulate);
+        break;
     default: break;
     }
 }

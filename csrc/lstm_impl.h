@@ -853,9 +853,11 @@ static void FN(add_group_sums)(const FN(backward_loop) *k)
         if (g->dw_ih) FN(add_rows)(first.dw_ih, ws.dw_ih, 1, 0, (int)((size_t)G * dw_ih_width));
         if (g->db_ih || g->db_hh) FN(add_rows)(first.db, ws.db, 1, 0, G);
     }
-    for (int i = 0; i < G; i++) {
-        if (g->dw_hh) FN(add_rows)(g->dw_hh + (size_t)i * H, first.dw_hh + (size_t)i * ph, 1, 0, H);
-        if (g->dw_ih) FN(add_rows)(g->dw_ih + (size_t)i * I, first.dw_ih + (size_t)i * dw_ih_width, 1, 0, I);
+    for (int i = 0; i < G; i++) { /* the sums' padded rows into the gradients' rows */
+        if (g->dw_hh)
+            FN(add_rows)(g->dw_hh + (size_t)i * H, first.dw_hh + (size_t)i * ph, 1, 0, H);
+        if (g->dw_ih)
+            FN(add_rows)(g->dw_ih + (size_t)i * I, first.dw_ih + (size_t)i * dw_ih_width, 1, 0, I);
     }
     if (g->db_ih) FN(add_rows)(g->db_ih, first.db, 1, 0, G);
     if (g->db_hh) FN(add_rows)(g->db_hh, first.db, 1, 0, G);

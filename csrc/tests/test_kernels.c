@@ -189,8 +189,10 @@ int main(void)
         printf("skip avx2: this CPU has no AVX2 with FMA\n");
     }
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-        check_isa_f32("avx512", gemm_f32_avx512, gemm_runs_f32_avx512, matvec_f32_avx512, vecmat_f32_avx512);
-        check_isa_f64("avx512", gemm_f64_avx512, gemm_runs_f64_avx512, matvec_f64_avx512, vecmat_f64_avx512);
+        check_isa_f32("avx512", gemm_f32_avx512, gemm_runs_f32_avx512, matvec_f32_avx512,
+                        vecmat_f32_avx512);
+        check_isa_f64("avx512", gemm_f64_avx512, gemm_runs_f64_avx512, matvec_f64_avx512,
+                        vecmat_f64_avx512);
     } else {
         printf("skip avx512: this CPU has no AVX-512\n");
     }
