@@ -39,6 +39,29 @@ static int close_enough(double actual, double want, double magnitude, double eps
                                   size_t, size_t, const REAL_T *, size_t, REAL_T *, size_t,     \
                                   int);                                                         \
                                                                                                  \
+    /* Elements of C (m, ldc) that differ from C0 (A B) or, with acc, C0 + A B, or past column  \
+     * n from C0; A(i, p) = A[i * ars + a_col[p]], B packed (k, ldb). */                         \
+    static int bad_products_##SUF(int m, int n, int k, int ldc, int acc, const REAL_T *A,      \
+                                  size_t ars, const size_t *a_col, const REAL_T *Bp,            \
+                                  size_t ldb, const REAL_T *C, const REAL_T *C0)                \
+    {                                                                                            \
+        int bad = 0;                                                                             \
+        for (int i = 0; i < m; i++)                                                              \
+            for (int j = 0; j < ldc; j++) {                                                      \
+                double want = C0[i * ldc + j], sum = 0, magnitude = 0;                           \
+                for (int p = 0; p < k && j < n; p++) {                                           \
+                    const double a = A[i * ars + a_col[p]];                                      \
+                    sum += a * Bp[p * ldb + j];                                                  \
+                    magnitude += fabs(a * Bp[p * ldb + j]);                                      \
+                }                                                                                \
+                if (j < n) want = acc ? want + sum : sum;                                        \
+                if (j < n ? !close_enough(C[i * ldc + j], want, magnitude, EPS)                  \
+                          : C[i * ldc + j] != C0[i * ldc + j])                                   \
+                    bad++;                                                                       \
+            }                                                                                    \
+        return bad;                                                                              \
+    }                                                                                            \
+                                                                                                 \
     static void check_gemm_##SUF(const char *isa, gemm_fn_##SUF gemm)                           \
     {                                                                                            \
         static const int widths[] = {1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 130};          \
@@ -58,18 +81,10 @@ static int close_enough(double actual, double want, double magnitude, double eps
                             for (int j = 0; j < n; j++) Bp[p * ldb + j] = (REAL_T)next_value();  \
                         for (int i = 0; i < m * ldc; i++) C[i] = C0[i] = (REAL_T)next_value();  \
                         gemm(m, n, k, A, (size_t)k, 1, Bp, ldb, C, (size_t)ldc, acc);           \
-                        for (int i = 0; i < m; i++)                                              \
-                            for (int j = 0; j < ldc; j++) {                                      \
-                                double want = C0[i * ldc + j], sum = 0, magnitude = 0;           \
-                                for (int p = 0; p < k && j < n; p++) {                           \
-                                    sum += (double)A[i * k + p] * Bp[p * ldb + j];               \
-                                    magnitude += fabs((double)A[i * k + p] * Bp[p * ldb + j]);   \
-                                }                                                                \
-                                if (j < n) want = acc ? want + sum : sum;                        \
-                                if (j < n ? !close_enough(C[i * ldc + j], want, magnitude, EPS)  \
-                                          : C[i * ldc + j] != C0[i * ldc + j])                   \
-                                    bad++;                                                       \
-                            }                                                                    \
+                        size_t a_col[70];                                                        \
+                        for (int p = 0; p < k; p++) a_col[p] = (size_t)p;                        \
+                        bad += bad_products_##SUF(m, n, k, ldc, acc, A, (size_t)k, a_col, Bp,   \
+                                                  ldb, C, C0);                                   \
                         free(A), free(Bp), free(C), free(C0);                                    \
                     }                                                                            \
         printf("%-4s gemm " #SUF " %s: rows 1-11, widths 1-130, with and without accumulation\n", \
@@ -91,11 +106,11 @@ static int close_enough(double actual, double want, double magnitude, double eps
                         const int n = widths[wi], ldc = n + 3, acs = m + 2;                      \
                         const size_t ldb = lstm_gemm_padded((size_t)n);                          \
                         int k = 0, col = 0;                                                      \
-                        size_t off[4];                                                           \
-                        int col_of[32]; /* A's column of each row of B */                        \
+                        size_t off[4], a_col[32]; /* A's column of each row of B, as offsets */  \
                         for (int s = 0; s < runs; s++) {                                         \
                             off[s] = (size_t)col * acs;                                          \
-                            for (int q = 0; q < lens[runs - 1][s]; q++) col_of[k++] = col + q;   \
+                            for (int q = 0; q < lens[runs - 1][s]; q++)                          \
+                                a_col[k++] = (size_t)(col + q) * acs;                            \
                             col += lens[runs - 1][s] + 5;                                        \
                         }                                                                        \
                         REAL_T *A = malloc(sizeof(REAL_T) * col * acs);                          \
@@ -108,19 +123,8 @@ static int close_enough(double actual, double want, double magnitude, double eps
                         for (int i = 0; i < m * ldc; i++) C[i] = C0[i] = (REAL_T)next_value();  \
                         gemm_runs(m, n, runs, lens[runs - 1], off, A, 1, (size_t)acs, Bp, ldb,  \
                                   C, (size_t)ldc, acc);                                          \
-                        for (int i = 0; i < m; i++)                                              \
-                            for (int j = 0; j < ldc; j++) {                                      \
-                                double want = C0[i * ldc + j], sum = 0, magnitude = 0;           \
-                                for (int p = 0; p < k && j < n; p++) {                           \
-                                    const double a = A[(size_t)col_of[p] * acs + i];             \
-                                    sum += a * Bp[p * ldb + j];                                  \
-                                    magnitude += fabs(a * Bp[p * ldb + j]);                      \
-                                }                                                                \
-                                if (j < n) want = acc ? want + sum : sum;                        \
-                                if (j < n ? !close_enough(C[i * ldc + j], want, magnitude, EPS)  \
-                                          : C[i * ldc + j] != C0[i * ldc + j])                   \
-                                    bad++;                                                       \
-                            }                                                                    \
+                        bad += bad_products_##SUF(m, n, k, ldc, acc, A, 1, a_col, Bp, ldb, C,   \
+                                                  C0);                                           \
                         free(A), free(Bp), free(C), free(C0);                                    \
                     }                                                                            \
         printf("%-4s gemm_runs " #SUF " %s: rows 1-11, 1-4 runs, with and without accumulation\n", \
