@@ -2,6 +2,7 @@
 import os
 import sys
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -24,7 +25,9 @@ if os.environ.get("LSTMCORE_NATIVE") == "1":
 core = Extension(
     "lstmcore._core",
     sources=["src/lstmcore/_core.pyx", "csrc/lstm.c", "csrc/lstm_threads.c"],
-    include_dirs=["csrc"],
+    include_dirs=["csrc", numpy.get_include()],
+    # The binding reads arrays through NumPy's C API; no call it makes is deprecated.
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     depends=["csrc/lstm.h", "csrc/lstm_impl.h", "csrc/lstm_math.h", "csrc/lstm_gemm.h",
              "csrc/lstm_gemm_kernel.h", "csrc/lstm_threads.h"],
     extra_compile_args=compile_args + ([] if sys.platform == "win32" else ["-pthread"]),

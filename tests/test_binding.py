@@ -111,6 +111,36 @@ def test_forward_binding_refuses_a_mixed_dtype_or_strided_array(rng, name):
                 _core.layer_forward(*strided.values())
 
 
+@pytest.mark.parametrize("name", ["y", "h_n", "c_n"])
+def test_forward_binding_refuses_a_read_only_output_by_name(rng, name):
+    args = forward_args(np.float32, rng, proj=False)
+    args[name].flags.writeable = False
+    with pytest.raises(ValueError, match=rf"^{name} must be writable"):
+        _core.layer_forward(*args.values())
+
+
+@pytest.mark.parametrize("name", ["x", "y", "w_hh", "cache", "dh0"])
+def test_backward_binding_refuses_a_required_none_a_list_or_a_wrong_ndim_by_name(rng, name):
+    args = backward_args(np.float64, rng, proj=False)
+    if name != "x":  # x sets the call's dtype: its own messages are checked below
+        with pytest.raises(TypeError, match=rf"^{name} must be an array, got None"):
+            _core.layer_backward(*dict(args, **{name: None}).values())
+    with pytest.raises(TypeError, match=rf"^{name} must be a NumPy array, got list"):
+        _core.layer_backward(*dict(args, **{name: args[name].tolist()}).values())
+    with pytest.raises(ValueError, match=rf"^{name} must be {args[name].ndim}-D"):
+        _core.layer_backward(*dict(args, **{name: args[name][..., None]}).values())
+
+
+def test_binding_takes_the_dtype_from_x_and_names_the_array_that_differs(rng):
+    args = forward_args(np.float32, rng, proj=False)
+    with pytest.raises(TypeError, match=r"^w_hh must have dtype float32, got float64$"):
+        _core.layer_forward(*dict(args, w_hh=args["w_hh"].astype(np.float64)).values())
+    with pytest.raises(TypeError, match=r"^x must have dtype float32 or float64, got int64$"):
+        _core.layer_forward(*dict(args, x=args["x"].astype(np.int64)).values())
+    with pytest.raises(TypeError, match=r"^batch_sizes must have dtype int32, got int64$"):
+        _core.layer_forward(*dict(args, batch_sizes=np.full(T, B)).values())
+
+
 # ---- packing helpers ------------------------------------------------------------------------
 def test_packing_order_is_none_when_every_sequence_is_full():
     assert _core.packing_order(np.full(4, 3), 3) is None
