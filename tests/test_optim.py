@@ -429,6 +429,24 @@ def test_adagrads_fused_update_gives_the_numpy_expressions_bits(rng, monkeypatch
         np.testing.assert_array_equal(opt_fused.state[k]["sum"], opt_plain.state[k]["sum"])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adagrads_fused_update_divides_zero_by_zero_as_numpy_does(dtype):
+    """With no initial accumulator and eps=0, a zero gradient divides 0 by 0: NaN, as in the
+    NumPy expressions and torch.optim.Adagrad, not an exception part-way through the update."""
+    kwargs = dict(lr=0.1, initial_accumulator_value=0, eps=0)
+    fused, plain = {"w": np.ones(6, dtype)}, {"w": np.ones(6, dtype)}
+    grads = {"w": np.array([0, 1, 0, 2, 0, 3], dtype)}
+    optim.Adagrad(fused, **kwargs).step(grads)
+    assert optim._fusable(fused["w"], grads["w"], np.zeros_like(fused["w"]))
+    with np.errstate(invalid="ignore"):
+        opt_plain = optim.Adagrad(plain, **kwargs)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(optim, "_fusable", lambda *arrays: False)
+            opt_plain.step(grads)
+    np.testing.assert_array_equal(fused["w"], plain["w"])
+    assert np.isnan(fused["w"][::2]).all() and np.isfinite(fused["w"][1::2]).all()
+
+
 def test_adagrad_takes_the_numpy_path_for_non_contiguous_grads(rng):
     p = {"w": rng.standard_normal((6, 4)).astype(np.float32)}
     q = {"w": p["w"].copy()}

@@ -812,6 +812,10 @@ def gate_math_f32(const float[::1] v, str name):
     return out
 
 
+# IEEE division, as NumPy's: 0/0 (no initial accumulator, eps=0, a zero gradient) is NaN, not a
+# ZeroDivisionError half-way through p. Without Cython's zero test in the loop GCC vectorises it:
+# 3,600 float32 elements (the seed shape's W_hh) in 2.7 us instead of 10.1.
+@cython.cdivision(True)
 def adagrad_update(real[::1] p, const real[::1] grad, real[::1] acc, double clr, double eps,
                    double weight_decay, bint maximize):
     """One Adagrad step on a parameter, in place, fused in one pass (optim.Adagrad._update).
