@@ -101,14 +101,22 @@ LSTM_INLINE void FN(forward_block)(REAL *restrict a, size_t s, const REAL *restr
 
 /* Backward of one block. a holds the activated i, f, g, o and receives their pre-activation
  * gradients; cell holds c_t and receives r_t = o * tanh(c_t) when save_r (for dW_hr); c_prev is
- * c_{t-1}; dr is dL/dr_t; dc holds dL/dc_t from the step after and receives dL/dc_{t-1}. */
+ * c_{t-1}; dr is dL/dr_t; dc holds dL/dc_t from the step after and receives dL/dc_{t-1}.
+ *
+ * tanh(c_t) comes back from h, the forward's r_t = o * tanh(c_t), when from_h (no projection:
+ * r_t is h_t, in y): a division by o instead of a tanh, a third of the block's arithmetic. Where
+ * o is 0 it takes r_t itself: every term tanh(c_t) enters is multiplied by o, so it is 0 as
+ * with the tanh, or NaN when c_t is NaN (then r_t is NaN too). The quotient is within an ulp or
+ * two of the tanh, which is itself a few ulp from tanh (lstm_math.h). from_h is a constant in
+ * every caller, so each inlined copy keeps one of the two. */
 LSTM_INLINE void FN(backward_block)(REAL *restrict a, size_t s, REAL *restrict cell,
                                     const REAL *restrict c_prev, const REAL *restrict dr,
-                                    REAL *restrict dc, int save_r)
+                                    REAL *restrict dc, const REAL *restrict h, int from_h,
+                                    int save_r)
 {
     for (int j = 0; j < LSTM_BLOCK; j++) {
         REAL i = a[j], f = a[s + j], g = a[2 * s + j], o = a[3 * s + j];
-        REAL tc = FN(lstm_tanh)(cell[j]);
+        REAL tc = from_h ? (o != 0 ? h[j] / o : h[j]) : FN(lstm_tanh)(cell[j]);
         /* r = o * tanh(c) */
         REAL d_o = dr[j] * tc;
         REAL d_c = dc[j] + dr[j] * o * (1 - tc * tc);
@@ -185,13 +193,14 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
  * gates_forward): a (rows, G) activated gates -> their gradients; cell
  * (rows, H) c_t (-> r_t when save_r); c_{t-1} of row r is c_before's row r for r < b_before,
  * else c0's row r, else zeros (c_before, c0 may be NULL); dr (rows, H); dc (rows, H)
- * dL/dc_t -> dL/dc_{t-1}. One call a step: the per-row set-up of the last block's copies
- * cost as much as the arithmetic at H = 30. */
-static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell,
-                                           const REAL *restrict c_before, int b_before,
-                                           const REAL *restrict c0, const REAL *restrict dr,
-                                           REAL *restrict dc, int save_r, int rows, int H,
-                                           int n_units)
+ * dL/dc_t -> dL/dc_{t-1}; h (rows, ld_h) the forward's r_t = h_t when from_h (backward_block).
+ * One call a step: the per-row set-up of the last block's copies cost as much as the
+ * arithmetic at H = 30. */
+LSTM_INLINE void FN(gates_backward_rows)(REAL *restrict a, REAL *restrict cell,
+                                         const REAL *restrict c_before, int b_before,
+                                         const REAL *restrict c0, const REAL *restrict dr,
+                                         REAL *restrict dc, const REAL *restrict h, int ld_h,
+                                         int from_h, int save_r, int rows, int H, int n_units)
 {
     const REAL zeros[LSTM_BLOCK] = {0};
     const size_t G = 4 * (size_t)H;
@@ -200,10 +209,10 @@ static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell
     const int t0 = overlap ? n_units - LSTM_BLOCK : full, tn = overlap ? LSTM_BLOCK : n;
     /* Zero once: a partial block (H < LSTM_BLOCK) keeps zeros past its units in every row. */
     REAL ta[4 * LSTM_BLOCK] = {0}, tcell[LSTM_BLOCK] = {0}, tcp[LSTM_BLOCK] = {0};
-    REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0};
+    REAL tdr[LSTM_BLOCK] = {0}, tdc[LSTM_BLOCK] = {0}, th[LSTM_BLOCK] = {0};
     for (int r = 0; r < rows; r++) {
         REAL *ar = a + r * G, *cellr = cell + (size_t)r * H, *dcr = dc + (size_t)r * H;
-        const REAL *drr = dr + (size_t)r * H;
+        const REAL *drr = dr + (size_t)r * H, *hr = from_h ? h + (size_t)r * ld_h : NULL;
         const REAL *c_prev = r < b_before ? c_before + (size_t)r * H
                              : c0         ? c0 + (size_t)r * H
                                           : NULL;
@@ -213,17 +222,34 @@ static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell
             FN(copy_n)(tcp, c_prev ? c_prev + t0 : zeros, tn);
             FN(copy_n)(tdr, drr + t0, tn);
             FN(copy_n)(tdc, dcr + t0, tn);
-            FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, save_r);
+            if (from_h) FN(copy_n)(th, hr + t0, tn);
+            FN(backward_block)(ta, LSTM_BLOCK, tcell, tcp, tdr, tdc, th, from_h, save_r);
         }
         for (int j = 0; j < full; j += LSTM_BLOCK)
             FN(backward_block)(ar + j, H, cellr + j, c_prev ? c_prev + j : zeros, drr + j,
-                               dcr + j, save_r);
+                               dcr + j, from_h ? hr + j : NULL, from_h, save_r);
         if (n > 0) {
             for (int q = 0; q < 4; q++) FN(copy_n)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
             FN(copy_n)(cellr + t0, tcell, tn);
             FN(copy_n)(dcr + t0, tdc, tn);
         }
     }
+}
+
+/* gates_backward_rows with h (rows, ld_h) the step's h_t rows, NULL to compute tanh(c_t): a
+ * projection's h_t is not r_t, nor is a save_r call's. */
+static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell,
+                                           const REAL *restrict c_before, int b_before,
+                                           const REAL *restrict c0, const REAL *restrict dr,
+                                           REAL *restrict dc, const REAL *restrict h, int ld_h,
+                                           int save_r, int rows, int H, int n_units)
+{
+    if (h && !save_r)
+        FN(gates_backward_rows)(a, cell, c_before, b_before, c0, dr, dc, h, ld_h, 1, 0, rows,
+                                H, n_units);
+    else
+        FN(gates_backward_rows)(a, cell, c_before, b_before, c0, dr, dc, NULL, 0, 0, save_r,
+                                rows, H, n_units);
 }
 
 static int FN(check_common)(const lstm_blas *blas, const WEIGHTS *w, const lstm_dims *d)
@@ -911,7 +937,8 @@ static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
         FN(gates_backward)(k->gates + row0 * (size_t)G, k->cells + row0 * (size_t)H,
                            c_before ? c_before + (size_t)lo * H : NULL, b_before - lo,
                            k->c0 ? k->c0 + (size_t)lo * H : NULL, d_r, k->dc + (size_t)lo * H,
-                           P > 0, rows, H, H);
+                           P > 0 ? NULL : k->y + row0 * (size_t)k->ldy, k->ldy, P > 0, rows, H,
+                           H);
         /* a = ... + h_{t-1} W_hh^T */
         if (k->small)
             FN(small_gemm)(rows, Ph, G, k->gates + row0 * G, G, 1, k->w_hh_p, dh, Ph, 0);
@@ -1002,7 +1029,8 @@ static void FN(backward_units)(void *ctx, int step, int chunk)
     const REAL *c_before = first ? NULL : k->cells + (d->reverse ? row0 + B : row0 - B) * H;
     FN(gates_backward)(k->gates + row0 * (size_t)G + lo, k->cells + row0 * (size_t)H + lo,
                        c_before ? c_before + lo : NULL, c_before ? B : 0,
-                       k->c0 ? k->c0 + lo : NULL, dh, k->dc + lo, 0, B, H, n);
+                       k->c0 ? k->c0 + lo : NULL, dh, k->dc + lo, k->y + row0 * (size_t)k->ldy + lo,
+                       k->ldy, 0, B, H, n);
 }
 
 int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *dh0, REAL *dc0,
