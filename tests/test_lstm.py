@@ -94,6 +94,48 @@ def test_layer_features_match_reference(rng, dtype, config, varlen, recurrence):
     assert_all_close(ours, theirs, TOL[dtype])
 
 
+# Without a projection the backward reads tanh(c_t) back from y as h_t / o (csrc/lstm_impl.h,
+# backward_block): units whose output gate is exactly 0 (a pre-activation past exp's range)
+# take another branch there. Shapes: H = 30's partial block, row groups, unit chunks (B < 8).
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(10, 32, 1, 30), (4, 9, 3, 20), (5, 5, 2, 17)], ids=str)
+def test_closed_output_gates_match_reference(rng, dtype, shape):
+    T, B, I, H = shape
+    model = lstmcore.LSTM(I, H, dtype=dtype, seed=3)
+    params = model.parameters()
+    closed = rng.permutation(H)[:H // 2]
+    params["bias_ih_l0"][3 * H + closed] = -1000  # sigmoid is 0.0 in both dtypes
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0, c0 = random_state(rng, model, B, dtype)
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    with np.errstate(over="ignore"):  # the reference's exp(1000)
+        ours, theirs = run_both(model, x, h0, c0, None, dy, None, None)
+    assert (theirs["y"][:, :, closed] == 0).all()
+    assert_all_close(ours, theirs, TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", ["x", "c0"])
+def test_nan_reaches_the_gradients_the_reference_gives_nan(rng, dtype, where):
+    """NaN in x, or in c0 under closed output gates, where tanh(c_t) = NaN meets o = 0: one
+    step, so that no later step's NaN hides what that one gives."""
+    T, B, I, H = (6, 9, 2, 20) if where == "x" else (1, 9, 2, 20)
+    model = lstmcore.LSTM(I, H, dtype=dtype, seed=4)
+    model.parameters()["bias_ih_l0"][3 * H:3 * H + 5] = -1000  # closed output gates
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0, c0 = random_state(rng, model, B, dtype)
+    if where == "x":
+        x[2, 4, 1] = np.nan
+    else:
+        c0[0, 4, :8] = np.nan  # units 0-4 closed, 5-7 open
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ours, theirs = run_both(model, x, h0, c0, None, dy, None, None)
+    for name in theirs:
+        np.testing.assert_array_equal(np.isnan(ours[name]), np.isnan(theirs[name]), name)
+    assert np.isnan(theirs["dc0"]).any() and np.isnan(theirs["weight_hh_l0"]).any()
+
+
 def test_outputs_past_each_length_are_zero(rng):
     model = lstmcore.LSTM(2, 3, bidirectional=True, seed=0)
     lengths = np.array([2, 5, 1])
