@@ -289,15 +289,19 @@ size_t lstm_backward_workspace_size(const lstm_dims *d)
 #define REAL float
 #define SUFFIX f32
 #define GEMM_FIELD sgemm
+#define LSTM_REAL_IS_FLOAT 1 /* the float32 instance has kernels of its own (lstm_gates_avx512.h) */
 #include "lstm_impl.h"
 #undef REAL
 #undef SUFFIX
 #undef GEMM_FIELD
+#undef LSTM_REAL_IS_FLOAT
 
 #define REAL double
 #define SUFFIX f64
 #define GEMM_FIELD dgemm
+#define LSTM_REAL_IS_FLOAT 0
 #include "lstm_impl.h"
 #undef REAL
 #undef SUFFIX
 #undef GEMM_FIELD
+#undef LSTM_REAL_IS_FLOAT

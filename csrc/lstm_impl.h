@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lstm_math.h"
+#include "lstm_gates_avx512.h"
 
 #ifndef LSTM_IMPL_MACROS
 #define LSTM_IMPL_MACROS
@@ -158,10 +159,14 @@ LSTM_INLINE void FN(copy_n)(REAL *restrict dst, const REAL *restrict src, int n)
 /* Forward over the b rows of a step, for the n hidden units the pointers start at (n = H: all
  * of them; fewer: a chunk of a split step). a (b, G) pre-activations -> activated gates, gate q
  * of a unit H after gate q - 1; c (b, H) c_{t-1} -> c_t, also copied to c_save (b, H) unless
- * NULL; out (b, ld_out) receives r; bias has its gates H apart. */
-static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
-                                          REAL *restrict out, int ld_out, REAL *restrict c_save,
-                                          const REAL *restrict bias, int b, int H, int n_units)
+ * NULL; out (b, ld_out) receives r; bias has its gates H apart. block is forward_block or an
+ * instruction set's copy of it (lstm_gates_avx512.h): a constant in each caller, so that it is
+ * inlined there. */
+typedef void FN(block_fn)(REAL *a, size_t s, const REAL *bias, size_t sb, REAL *c, REAL *out);
+LSTM_INLINE void FN(gates_forward_rows)(REAL *restrict a, REAL *restrict c,
+                                        REAL *restrict out, int ld_out, REAL *restrict c_save,
+                                        const REAL *restrict bias, int b, int H, int n_units,
+                                        FN(block_fn) *block)
 {
     const size_t G = 4 * (size_t)H;
     const int full = n_units - n_units % LSTM_BLOCK, n = n_units - full;
@@ -176,10 +181,10 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
         if (n > 0) {
             for (int q = 0; q < 4; q++) FN(copy_n)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
             FN(copy_n)(tc, cr + t0, tn);
-            FN(forward_block)(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
+            block(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
         }
         for (int j = 0; j < full; j += LSTM_BLOCK)
-            FN(forward_block)(ar + j, H, bias + j, H, cr + j, outr + j);
+            block(ar + j, H, bias + j, H, cr + j, outr + j);
         if (n > 0) {
             for (int q = 0; q < 4; q++) FN(copy_n)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
             FN(copy_n)(cr + t0, tc, tn);
@@ -187,6 +192,42 @@ static LSTM_KERNEL void FN(gates_forward)(REAL *restrict a, REAL *restrict c,
         }
         if (c_save) FN(copy_n)(c_save + (size_t)r * H, cr, n_units);
     }
+}
+
+static LSTM_KERNEL void FN(gates_forward_generic)(REAL *restrict a, REAL *restrict c,
+                                                  REAL *restrict out, int ld_out,
+                                                  REAL *restrict c_save,
+                                                  const REAL *restrict bias, int b, int H,
+                                                  int n_units)
+{
+    FN(gates_forward_rows)(a, c, out, ld_out, c_save, bias, b, H, n_units, FN(forward_block));
+}
+
+#if LSTM_GATES_AVX512 && LSTM_REAL_IS_FLOAT
+static __attribute__((target("avx512f,avx2,fma"))) void
+FN(gates_forward_avx512)(REAL *restrict a, REAL *restrict c, REAL *restrict out, int ld_out,
+                         REAL *restrict c_save, const REAL *restrict bias, int b, int H,
+                         int n_units)
+{
+    FN(gates_forward_rows)(a, c, out, ld_out, c_save, bias, b, H, n_units,
+                           lstm_forward_block_avx512);
+}
+#endif
+
+/* gates_forward_rows on the float32 AVX-512 block where the CPU has AVX-512F (and FMA, as the
+ * GEMM kernels ask), else on the generic block compiled for the CPU's instruction set. */
+static void FN(gates_forward)(REAL *restrict a, REAL *restrict c, REAL *restrict out,
+                              int ld_out, REAL *restrict c_save, const REAL *restrict bias,
+                              int b, int H, int n_units)
+{
+#if LSTM_GATES_AVX512 && LSTM_REAL_IS_FLOAT
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+        FN(gates_forward_avx512)(a, c, out, ld_out, c_save, bias, b, H, n_units);
+        return;
+    }
+#endif
+    FN(gates_forward_generic)(a, c, out, ld_out, c_save, bias, b, H, n_units);
 }
 
 /* Backward over the rows of a step, for the n_units hidden units the pointers start at (as

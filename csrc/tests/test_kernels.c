@@ -7,6 +7,10 @@
  * LSTM tests reach only the instance the dispatcher picks on the machine that runs them; this
  * reaches the others too (valgrind, which hides AVX-512, runs the AVX2 instance).
  *
+ * Also the float32 forward gate pass on AVX-512 intrinsics (lstm_gates_avx512.h) against the
+ * generic one, bit for bit, over hidden sizes with and without a partial last block and
+ * pre-activations from random values to NaN, infinities and the clamps' edges.
+ *
  * It includes lstm.c, the kernels being internal to it. Exits 1 on any mismatch.
  */
 #include <math.h>
@@ -180,6 +184,68 @@ static int close_enough(double actual, double want, double magnitude, double eps
 DEFINE_CHECKS(float, f32, 5.96e-8)
 DEFINE_CHECKS(double, f64, 1.12e-16)
 
+#if LSTM_GATES_AVX512
+/* A pre-activation or cell value: mostly uniform over [-scale, scale], sometimes a value where
+ * the gate math changes course (clamps, saturation, signed zeros, NaN, infinities). */
+static float gate_input(float scale)
+{
+    static const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-40f, -88.0f, -88.01f,
+                                    -87.99f, -87.3f, 87.3f, 88.0f, 44.0f, -44.0f, 200.0f,
+                                    -200.0f, 9.0f, -9.0f, INFINITY, -INFINITY, NAN};
+    seed = seed * 1103515245u + 12345u;
+    const unsigned pick = (seed >> 16) % 8;
+    seed = seed * 1103515245u + 12345u;
+    if (pick == 0) return special[(seed >> 8) % (sizeof special / sizeof special[0])];
+    return scale * (float)((double)(seed >> 8) / (1 << 23) * 2 - 1);
+}
+
+static int same_bits(float a, float b) { return (isnan(a) && isnan(b)) || !memcmp(&a, &b, 4); }
+
+/* gates_forward_avx512_f32 and the generic pass on the same rows: every output the same. */
+static void check_gates_avx512(void)
+{
+    int bad = 0, cases = 0;
+    const int sizes[] = {1, 5, 15, 16, 17, 30, 31, 33, 64, 100};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (int chunk = 0; chunk < 2; chunk++) {
+            const int H = sizes[k], G = 4 * H, rows = 3, ld_out = H + 2;
+            /* chunk: units [lo, H) of a split step, the pointers offset by lo */
+            const int lo = chunk ? H / 3 : 0, n_units = H - lo;
+            if (n_units < 1) continue;
+            float *a[2], *c[2], *out[2], *save[2];
+            float *bias = malloc(sizeof(float) * G);
+            for (int j = 0; j < G; j++) bias[j] = gate_input(2);
+            for (int v = 0; v < 2; v++) {
+                a[v] = malloc(sizeof(float) * rows * G);
+                c[v] = malloc(sizeof(float) * rows * H);
+                out[v] = malloc(sizeof(float) * rows * ld_out);
+                save[v] = malloc(sizeof(float) * rows * H);
+            }
+            for (int round = 0; round < 200; round++, cases++) {
+                for (int i = 0; i < rows * G; i++) a[0][i] = a[1][i] = gate_input(12);
+                for (int i = 0; i < rows * H; i++) c[0][i] = c[1][i] = gate_input(5);
+                for (int i = 0; i < rows * ld_out; i++) out[0][i] = out[1][i] = -1;
+                for (int i = 0; i < rows * H; i++) save[0][i] = save[1][i] = -1;
+                gates_forward_generic_f32(a[0] + lo, c[0] + lo, out[0] + lo, ld_out, save[0],
+                                          bias + lo, rows, H, n_units);
+                gates_forward_avx512_f32(a[1] + lo, c[1] + lo, out[1] + lo, ld_out, save[1],
+                                         bias + lo, rows, H, n_units);
+                int differ = 0;
+                for (int i = 0; i < rows * G; i++) differ |= !same_bits(a[0][i], a[1][i]);
+                for (int i = 0; i < rows * H; i++) differ |= !same_bits(c[0][i], c[1][i]);
+                for (int i = 0; i < rows * ld_out; i++) differ |= !same_bits(out[0][i], out[1][i]);
+                for (int i = 0; i < rows * H; i++) differ |= !same_bits(save[0][i], save[1][i]);
+                bad += differ;
+            }
+            for (int v = 0; v < 2; v++) free(a[v]), free(c[v]), free(out[v]), free(save[v]);
+            free(bias);
+        }
+    printf("%-4s gates_forward f32 avx512 against the generic pass: %d cases, %d differ\n",
+           bad ? "FAIL" : "ok", cases, bad);
+    failures += bad != 0;
+}
+#endif
+
 int main(void)
 {
     check_isa_f32("baseline", gemm_f32_base, gemm_runs_f32_base, matvec_f32_base, vecmat_f32_base);
@@ -197,6 +263,9 @@ int main(void)
                         vecmat_f32_avx512);
         check_isa_f64("avx512", gemm_f64_avx512, gemm_runs_f64_avx512, matvec_f64_avx512,
                         vecmat_f64_avx512);
+#if LSTM_GATES_AVX512
+        check_gates_avx512();
+#endif
     } else {
         printf("skip avx512: this CPU has no AVX-512\n");
     }
