@@ -166,6 +166,16 @@ int lstm_set_num_threads(int n);
 int lstm_get_num_threads(void);
 
 /*
+ * Whether calls that split by row groups (the small ones: batch >= 8, steps of up to 2^19
+ * multiply-adds) choose, kind by kind, between splitting and running in the calling thread by
+ * the time each way took lately (on = 1, the default), or always split (on = 0). A split call
+ * waits for a worker whose core another process or a virtual machine's host has taken; the
+ * choice then runs it in one thread, trying the split again every 32nd call. The results are
+ * the same bits either way. Any value but 0 and 1 is refused with LSTM_ERR_BAD_SIZE.
+ */
+int lstm_set_adaptive_threads(int on);
+
+/*
  * Forward over the whole sequence.
  *   y      (N, ldy)  out: h_t of every row (Ph columns written, the rest untouched)
  *   h_n    (B, Ph)   out: each sequence's h at its last processed step

@@ -577,6 +577,20 @@ static void FN(forward_units)(void *ctx, int step, int chunk)
      * other chunks may still be reading. */
 }
 
+/* The kind of a split call for the adaptive choice between splitting and not (lstm_threads.c):
+ * its sizes, rows, direction, dtype and work (0 inference, 1 training forward, 2 backward). */
+static unsigned long long FN(adapt_key)(const lstm_dims *d, int work)
+{
+    unsigned long long key = (unsigned long long)sizeof(REAL) * 4 + (unsigned)work;
+    const unsigned long long sizes[] = {(unsigned)d->time_steps, (unsigned)d->batch,
+                                        (unsigned)d->input_size, (unsigned)d->hidden_size,
+                                        (unsigned)d->proj_size, (unsigned)d->reverse,
+                                        lstm_rows(d)};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        key = (key ^ sizes[i]) * 0x100000001B3ULL; /* FNV-1a's multiplier, word by word */
+    return key;
+}
+
 int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c_n, REAL *cache,
                      REAL *work, const REAL *x, const REAL *h0, const REAL *c0, const WEIGHTS *w,
                      const lstm_dims *d)
@@ -608,6 +622,9 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
                            small_recurrence(d, 0), h0 == NULL, 0, 0, FN(loop_parts)(d, 0), 0, 0,
                            groups, 0, w_hh_t, packed_w_hh_size(d, 0) + packed_w_ih_size(d),
                            groups > 0 && training ? starts : NULL};
+    /* Row-group calls are the small ones, where a worker that lost its core costs most. */
+    lstm_adaptive adapt = {NULL, 0, 0, 0};
+    if (groups > 0) k.parts = lstm_adaptive_parts(FN(adapt_key)(d, training), k.parts, &adapt);
     k.own_packs = groups > 0 && k.parts > 1;
     for (int j = 0; j < G; j++)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
@@ -649,6 +666,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
         const REAL *y_last = y + (size_t)(d->reverse ? 0 : T - 1) * B * (size_t)ldy;
         for (int r = 0; r < B; r++) FN(copy_n)(h_n + (size_t)r * H, y_last + (size_t)r * ldy, H);
     }
+    lstm_adaptive_done(&adapt);
     return LSTM_OK;
 }
 
@@ -1109,6 +1127,8 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
                            lddy, small, FN(loop_parts)(d, 1), groups, 0, 0,
                            groups > 0 ? work : NULL, starts, NULL, g, x, y, h0, NULL, dx, ldy,
                            accumulate_dx};
+    lstm_adaptive adapt = {NULL, 0, 0, 0}; /* row-group calls choose (see lstm_forward) */
+    if (groups > 0) k.parts = lstm_adaptive_parts(FN(adapt_key)(d, 2), k.parts, &adapt);
     const int units = unit_chunks(d);
     if (units > 0) {
         FN(unit_back_job) u = {&k, units};
@@ -1121,6 +1141,7 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
         FN(backward_rows)(&k, 0, d->batch);
     if (groups > 0) { /* the loop computed dx and the groups' sums of the weight gradients */
         FN(add_group_sums)(&k);
+        lstm_adaptive_done(&adapt);
         return LSTM_OK;
     }
 

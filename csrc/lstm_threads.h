@@ -25,4 +25,17 @@ typedef void (*lstm_step_fn)(void *ctx, int step, int chunk);
  * them. */
 void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx);
 
+/* The choice, for calls of one kind, between splitting over the threads and running in the
+ * calling thread, by the time each took lately (lstm_threads.c). lstm_adaptive_parts returns
+ * `parts` or 1 for a call of that kind (key: its sizes, lstm_impl.h) and starts its clock in
+ * *call; lstm_adaptive_done records the call's time. */
+typedef struct {
+    void *slot; /* NULL: nothing to record */
+    unsigned long long key;
+    int split;
+    long long start_ns;
+} lstm_adaptive;
+int lstm_adaptive_parts(unsigned long long key, int parts, lstm_adaptive *call);
+void lstm_adaptive_done(const lstm_adaptive *call);
+
 #endif /* LSTMCORE_LSTM_THREADS_H */

@@ -116,6 +116,37 @@ def test_a_call_split_by_hidden_units_does_not_depend_on_the_thread_count(rng, d
         assert float(np.abs(result - ref).max()) <= TOLERANCE[dtype] * float(np.abs(ref).max())
 
 
+@pytest.mark.parametrize("adaptive", [True, False], ids=["adaptive", "always-split"])
+def test_adaptive_split_keeps_every_result_the_same(rng, adaptive):
+    """Row-group calls run split or in one thread by their recent times (set_adaptive_threads):
+    a kind's 3rd and 4th calls run in one thread, then the faster way with the other every
+    32nd call, so 70 training steps take both ways; each gives the same bits."""
+    T, B, I, H = 10, 32, 1, 30
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    dy = rng.standard_normal((T, B, H)).astype(np.float32)
+    model = lstmcore.LSTM(I, H, seed=2)
+    first = None
+    try:
+        lstmcore.set_adaptive_threads(adaptive)
+        with lstmcore.num_threads(2):
+            for _ in range(70):
+                y, (h_n, c_n), cache = model.forward(x)
+                model.zero_grad()
+                dx, (dh0, dc0) = model.backward(dy, cache)
+                got = [a.copy() for a in (model(x)[0], y, h_n, c_n, dx, dh0, dc0,
+                                          *model.grads.values())]
+                first = got if first is None else first
+                for expected, result in zip(first, got):
+                    np.testing.assert_array_equal(expected, result)
+    finally:
+        lstmcore.set_adaptive_threads(True)
+
+
+def test_set_adaptive_threads_takes_a_flag():
+    with pytest.raises(TypeError, match="on must be True or False"):
+        lstmcore.set_adaptive_threads("no")
+
+
 def test_set_num_threads_sets_the_core_and_blas():
     from threadpoolctl import threadpool_info
 

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "lstm.h"
+#include "lstm_threads.h" /* the adaptive split's policy, checked on its own */
 #include "naive_blas.h"
 
 /* Tolerances of the same algorithm in the same dtype, as tests/tolerances.py's TOL. */
@@ -155,6 +158,51 @@ static void check_sizes(void)
 #undef GEMM_FIELD
 #undef TOL
 
+/* Keeps the CPU busy for ms milliseconds of its time. */
+static void spend_ms(double ms)
+{
+    const clock_t end = clock() + (clock_t)(ms * CLOCKS_PER_SEC / 1000);
+    while (clock() < end) {
+    }
+}
+
+/* The adaptive split's policy (lstm_threads.c): a kind's first two calls split, the next two
+ * run in one thread, then the faster way runs and the other every 32nd call. The calls here
+ * only take time: 3 ms of CPU in the slow way, none in the other. */
+static void check_adaptive(void)
+{
+#if !defined(_WIN32) && !defined(LSTM_NO_THREADS)
+    for (int slow_split = 0; slow_split < 2; slow_split++) {
+        const unsigned long long key = 0xADA97ULL + (unsigned)slow_split;
+        int bad = 0;
+        for (int i = 0; i < 100; i++) {
+            lstm_adaptive call;
+            const int split = lstm_adaptive_parts(key, 3, &call) == 3;
+            if (split == slow_split) spend_ms(3);
+            lstm_adaptive_done(&call);
+            const int probe = i >= 4 && (i - 4) % 32 == 31;
+            const int want = i < 2 ? 1 : i < 4 ? 0 : probe ? slow_split : !slow_split;
+            bad += split != want;
+        }
+        printf("%-4s adaptive split, %s split calls: the faster way, the other every 32nd\n",
+               bad ? "FAIL" : "ok", slow_split ? "slow" : "fast");
+        failures += bad != 0;
+    }
+    lstm_adaptive call;
+    int bad = lstm_adaptive_parts(0xADA97ULL, 1, &call) != 1 || call.slot != NULL;
+    bad += lstm_set_adaptive_threads(2) != LSTM_ERR_BAD_SIZE;
+    bad += lstm_set_adaptive_threads(0) != LSTM_OK;
+    for (int i = 0; i < 40; i++) { /* off: always split, though splitting was the slow way */
+        bad += lstm_adaptive_parts(0xADA98ULL, 3, &call) != 3;
+        lstm_adaptive_done(&call);
+    }
+    bad += lstm_set_adaptive_threads(1) != LSTM_OK;
+    printf("%-4s adaptive split: one part left alone, switched off always splits\n",
+           bad ? "FAIL" : "ok");
+    failures += bad != 0;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -215,6 +263,7 @@ int main(int argc, char **argv)
     check_errors_f64();
     check_unit_split_f32();
     check_unit_split_f64();
+    check_adaptive();
     printf("%s: %d failure%s\n", failures ? "FAILED" : "PASSED", failures,
            failures == 1 ? "" : "s");
     return failures ? 1 : 0;

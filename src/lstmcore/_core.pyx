@@ -61,6 +61,7 @@ cdef extern from "lstm.h" nogil:
     int lstm_check_dims(const lstm_dims *d)
     int lstm_set_num_threads(int n)
     int lstm_get_num_threads()
+    int lstm_set_adaptive_threads(int on)
     size_t lstm_rows(const lstm_dims *d)
     size_t lstm_cache_size(const lstm_dims *d)
     size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
@@ -145,6 +146,11 @@ def set_core_threads(int n):
 def get_core_threads():
     """The C core's own thread count."""
     return lstm_get_num_threads()
+
+
+def set_adaptive_threads(bint on):
+    """Whether row-group calls choose between splitting and one thread by their times (lstm.h)."""
+    lstm_set_adaptive_threads(on)
 
 
 # ---- memory: large buffers kept for reuse --------------------------------------------------

@@ -22,15 +22,22 @@
 
 ``set_num_threads(n)`` sets both. The core starts with as many threads as BLAS has when
 lstmcore is imported.
+
+Calls split by row groups are the small ones, where a split pays only while every thread
+has its core: a worker whose core another process (or a virtual machine's host) has taken
+makes the call wait. So each kind of such call (its sizes and work) runs split or in the
+calling thread, whichever took less time lately, and tries the other way every 32nd call;
+the results are the same bits either way. ``set_adaptive_threads(False)`` makes them always
+split, to measure the split itself.
 """
 import contextlib
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import _core
-from ._checks import check_int
+from ._checks import check_flag, check_int
 
-__all__ = ["set_num_threads", "get_num_threads", "num_threads"]
+__all__ = ["set_num_threads", "get_num_threads", "num_threads", "set_adaptive_threads"]
 
 
 def _blas_threads():
@@ -49,6 +56,12 @@ def set_num_threads(n):
     n = check_int("n", n, minimum=1)
     threadpool_limits(limits=n, user_api="blas")
     _set_core_threads(n)
+
+
+def set_adaptive_threads(on):
+    """Whether calls split by row groups choose, by their recent times, between splitting and
+    running in the calling thread (True, the default), or always split (False)."""
+    _core.set_adaptive_threads(check_flag("on", on))
 
 
 def get_num_threads():
