@@ -875,7 +875,8 @@ static void FN(flush_group_runs)(const FN(backward_loop) *k, int group)
  * dW_ih) and get dx = dG W_ih. h_{t-1} of a row is, as in the forward, the output row of the
  * step before in processing order, else h0's row, else zeros; it is copied into rows padded
  * with zeros for the GEMM. */
-static void FN(group_step)(const FN(backward_loop) *k, int group, int t, size_t off_t, int b)
+static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, int t, size_t off_t,
+                                       int b)
 {
     const lstm_dims *d = k->d;
     const int T = d->time_steps, H = d->hidden_size, G = 4 * H, I = d->input_size;
@@ -949,8 +950,10 @@ static void FN(add_group_sums)(const FN(backward_loop) *k)
 }
 
 /* Runs every step, in the reverse of the forward's processing order, for the batch rows
- * [lo, hi) (those of them that each step has). */
-static void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
+ * [lo, hi) (those of them that each step has). Compiled per instruction set, as group_step:
+ * their row loops (dy into dL/dh, the h rows of a run, the bias sums) ran on SSE, 4.6% of a
+ * seed training step. */
+static LSTM_KERNEL void FN(backward_rows)(const FN(backward_loop) *k, int lo, int hi)
 {
     const lstm_dims *d = k->d;
     const int T = d->time_steps, H = d->hidden_size, P = d->proj_size;
