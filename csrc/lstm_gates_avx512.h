@@ -9,7 +9,8 @@
  * changes is the instructions: GCC vectorises the generic code's NaN-preserving clamps as a
  * compare and a masked move each and builds 2^n from integer operations, where AVX-512 has
  * vmaxps/vminps, whose NaN rule is that of the clamps (the second operand is returned), and
- * vscalefps. The gate pass ran 1.3x faster at the seed shape: a fifth of a training step.
+ * vscalefps. At the seed shape the forward ran 7% faster on one thread (54.3 -> 50.4 us;
+ * the gate pass from 21% to 18% of a training step).
  *
  * Included by lstm_impl.h once, before the dtype instances; defines LSTM_GATES_AVX512 to 1
  * where it applies (x86-64 with GCC, whose target attribute lets one function use AVX-512 in
@@ -26,6 +27,16 @@
 #define LSTM_AVX512_INLINE \
     static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
 
+/* e^r - 1 = r + r^2 P(r) for the reduced argument r, P as in lstm_exp_parts_f32. */
+LSTM_AVX512_INLINE __m512 lstm_expm1_poly_avx512(__m512 r)
+{
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.0013814613f), r, _mm512_set1_ps(0.0083687099f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.041668387f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16666521f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.49999993f));
+    return _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r);
+}
+
 /* lstm_exp_parts_f32 for v >= 0 (or NaN), tanh's 2|v|: q = e^r - 1 returned, 2^n in *scale.
  * Only the upper clamp applies there. */
 LSTM_AVX512_INLINE __m512 lstm_exp_parts_avx512(__m512 v, __m512 *scale)
@@ -36,12 +47,8 @@ LSTM_AVX512_INLINE __m512 lstm_exp_parts_avx512(__m512 v, __m512 *scale)
                              shifter);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), v);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.0013814613f), r, _mm512_set1_ps(0.0083687099f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.041668387f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16666521f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.49999993f));
     *scale = _mm512_scalef_ps(_mm512_set1_ps(1.0f), n); /* 2^n, n an integer in [-126, 127] */
-    return _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r);
+    return lstm_expm1_poly_avx512(r);
 }
 
 /* lstm_sigmoid_f32: 1 / (1 + e^-v), 0 below -88. e^-v as lstm_exp_parts_avx512(-v) with its
@@ -56,11 +63,7 @@ LSTM_AVX512_INLINE __m512 lstm_sigmoid_avx512(__m512 v)
                              shifter);
     __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693145751953125f), w);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.0013814613f), r, _mm512_set1_ps(0.0083687099f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.041668387f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16666521f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.49999993f));
-    __m512 q = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r);
+    const __m512 q = lstm_expm1_poly_avx512(r);
     __m512 scale = _mm512_scalef_ps(one, n);
     const __mmask16 open = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-88.0f), _CMP_NLT_UQ);
     return _mm512_maskz_div_ps(open, one, _mm512_add_ps(one, _mm512_fmadd_ps(scale, q, scale)));
