@@ -170,7 +170,7 @@ int lstm_get_num_threads(void);
  * multiply-adds) choose, kind by kind, between splitting and running in the calling thread by
  * the time each way took lately (on = 1, the default), or always split (on = 0). A split call
  * waits for a worker whose core another process or a virtual machine's host has taken; the
- * choice then runs it in one thread, trying the split again every 32nd call. The results are
+ * choice then runs it in one thread, trying the split again every 128th call. The results are
  * the same bits either way. Any value but 0 and 1 is refused with LSTM_ERR_BAD_SIZE.
  */
 int lstm_set_adaptive_threads(int on);

@@ -578,7 +578,8 @@ static void FN(forward_units)(void *ctx, int step, int chunk)
 }
 
 /* The kind of a split call for the adaptive choice between splitting and not (lstm_threads.c):
- * its sizes, rows, direction, dtype and work (0 inference, 1 training forward, 2 backward). */
+ * its sizes, rows, direction, dtype and work (0 inference, 1 training: the forward chooses,
+ * its backward follows). */
 static unsigned long long FN(adapt_key)(const lstm_dims *d, int work)
 {
     unsigned long long key = (unsigned long long)sizeof(REAL) * 4 + (unsigned)work;
@@ -623,7 +624,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
                            groups, 0, w_hh_t, packed_w_hh_size(d, 0) + packed_w_ih_size(d),
                            groups > 0 && training ? starts : NULL};
     /* Row-group calls are the small ones, where a worker that lost its core costs most. */
-    lstm_adaptive adapt = {NULL, 0, 0, 0};
+    lstm_adaptive adapt = {NULL, 0, 0, -1, 0};
     if (groups > 0) k.parts = lstm_adaptive_parts(FN(adapt_key)(d, training), k.parts, &adapt);
     k.own_packs = groups > 0 && k.parts > 1;
     for (int j = 0; j < G; j++)
@@ -1130,8 +1131,10 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
                            lddy, small, FN(loop_parts)(d, 1), groups, 0, 0,
                            groups > 0 ? work : NULL, starts, NULL, g, x, y, h0, NULL, dx, ldy,
                            accumulate_dx};
-    lstm_adaptive adapt = {NULL, 0, 0, 0}; /* row-group calls choose (see lstm_forward) */
-    if (groups > 0) k.parts = lstm_adaptive_parts(FN(adapt_key)(d, 2), k.parts, &adapt);
+    /* Row-group calls: the way of the training forward of these sizes (see lstm_forward), so
+     * that its rows' saved gates are read in the core that wrote them. */
+    lstm_adaptive adapt = {NULL, 0, 0, -1, 0};
+    if (groups > 0) k.parts = lstm_adaptive_follow(FN(adapt_key)(d, 1), k.parts, &adapt);
     const int units = unit_chunks(d);
     if (units > 0) {
         FN(unit_back_job) u = {&k, units};

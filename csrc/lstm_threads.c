@@ -47,6 +47,10 @@ int lstm_adaptive_parts(unsigned long long key, int parts, lstm_adaptive *call)
     call->slot = NULL;
     return 1;
 }
+int lstm_adaptive_follow(unsigned long long key, int parts, lstm_adaptive *call)
+{
+    return lstm_adaptive_parts(key, parts, call);
+}
 void lstm_adaptive_done(const lstm_adaptive *call) { (void)call; }
 
 #else
@@ -329,20 +333,23 @@ void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx)
  * while the other threads get their cores: when another process, or the virtual machine's
  * host, takes a worker's core for a while, the call waits for it, and on the 2-vCPU VM this
  * project is measured on a 2-thread seed-shape forward then took 100 us instead of 42, against
- * 52 in one thread, for seconds at a time. So each kind of call keeps the time a split and a
- * serial call took lately (an average with weight 1/4 on the newest, the first sample of each
- * dropped: it pays for starting the workers), runs the faster, and runs the other every
- * ADAPT_PROBE-th call to follow the machine. The results are the same bits either way
- * (lstm.h). Kinds live in a small table indexed by their key, the newest in a slot wins; the
- * slots are read and written with relaxed atomics, since overlapping calls at worst blur the
- * timings. */
+ * 52 in one thread, for seconds at a time. So each kind of call keeps the times of its last
+ * ADAPT_KEEP calls each way, runs the way whose fastest of them is faster, and runs the other
+ * every LSTM_ADAPT_PROBE-th call to follow the machine (a probe costs the slower way once:
+ * at 32 that was 3-5% of a seed training loop's time while splitting was the faster). The fastest, not an average: a single slow
+ * call (a worker woken from sleep after an idle spell, a preemption) says nothing of the next,
+ * and an average over it had sent whole rounds of calls to the slower way. The results are
+ * the same bits either way (lstm.h). Kinds live in a small table indexed by their key, the
+ * newest in a slot wins; the slots are read and written with relaxed atomics, since
+ * overlapping calls at worst blur the timings. */
 #define ADAPT_SLOTS 16
-#define ADAPT_PROBE 32
+#define ADAPT_KEEP 4
 
 typedef struct {
     atomic_ullong key;
-    atomic_uint ns[2];    /* average time of a serial [0] and a split [1] call */
-    atomic_uint seen[2];  /* calls timed in each way */
+    atomic_uint ns[2][ADAPT_KEEP]; /* last times of a serial [0] and a split [1] call, 0: none */
+    atomic_uint next[2];           /* where each way's next time goes */
+    atomic_uint last;              /* the latest chooser's time: way * ADAPT_KEEP + index + 1 */
     atomic_uint calls;
 } adapt_slot;
 
@@ -363,6 +370,17 @@ static long long now_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* The fastest of a way's kept times, 0 when it has none. */
+static unsigned fastest(adapt_slot *slot, int way)
+{
+    unsigned best = 0;
+    for (int i = 0; i < ADAPT_KEEP; i++) {
+        const unsigned t = atomic_load_explicit(&slot->ns[way][i], memory_order_relaxed);
+        if (t > 0 && (best == 0 || t < best)) best = t;
+    }
+    return best;
+}
+
 int lstm_adaptive_parts(unsigned long long key, int parts, lstm_adaptive *call)
 {
     call->slot = NULL;
@@ -370,29 +388,48 @@ int lstm_adaptive_parts(unsigned long long key, int parts, lstm_adaptive *call)
     adapt_slot *slot = &adapt_table[(key * 0x9E3779B97F4A7C15ULL) >> 60];
     if (atomic_load_explicit(&slot->key, memory_order_relaxed) != key) {
         for (int way = 0; way < 2; way++) {
-            atomic_store_explicit(&slot->ns[way], 0, memory_order_relaxed);
-            atomic_store_explicit(&slot->seen[way], 0, memory_order_relaxed);
+            for (int i = 0; i < ADAPT_KEEP; i++)
+                atomic_store_explicit(&slot->ns[way][i], 0, memory_order_relaxed);
+            atomic_store_explicit(&slot->next[way], 0, memory_order_relaxed);
         }
+        atomic_store_explicit(&slot->last, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->calls, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->key, key, memory_order_relaxed);
     }
+    const unsigned serial_ns = fastest(slot, 0), split_ns = fastest(slot, 1);
     int split;
-    if (atomic_load_explicit(&slot->seen[1], memory_order_relaxed) < 2)
+    if (split_ns == 0)
         split = 1;
-    else if (atomic_load_explicit(&slot->seen[0], memory_order_relaxed) < 2)
+    else if (serial_ns == 0)
         split = 0;
     else {
-        split = atomic_load_explicit(&slot->ns[1], memory_order_relaxed)
-                <= atomic_load_explicit(&slot->ns[0], memory_order_relaxed);
-        if (atomic_fetch_add_explicit(&slot->calls, 1, memory_order_relaxed) % ADAPT_PROBE
-            == ADAPT_PROBE - 1)
+        split = split_ns <= serial_ns;
+        if (atomic_fetch_add_explicit(&slot->calls, 1, memory_order_relaxed) % LSTM_ADAPT_PROBE
+            == LSTM_ADAPT_PROBE - 1)
             split = !split;
     }
     call->slot = slot;
     call->key = key;
     call->split = split;
+    call->sample = -1;
     call->start_ns = now_ns();
     return split ? parts : 1;
+}
+
+int lstm_adaptive_follow(unsigned long long key, int parts, lstm_adaptive *call)
+{
+    call->slot = NULL;
+    if (parts <= 1 || !atomic_load_explicit(&adapt_on, memory_order_relaxed)) return parts;
+    adapt_slot *slot = &adapt_table[(key * 0x9E3779B97F4A7C15ULL) >> 60];
+    const unsigned last = atomic_load_explicit(&slot->last, memory_order_relaxed);
+    if (atomic_load_explicit(&slot->key, memory_order_relaxed) != key || last == 0)
+        return parts; /* no chooser of this kind lately: split, untimed */
+    call->slot = slot;
+    call->key = key;
+    call->split = (int)((last - 1) / ADAPT_KEEP);
+    call->sample = (int)((last - 1) % ADAPT_KEEP);
+    call->start_ns = now_ns();
+    return call->split ? parts : 1;
 }
 
 void lstm_adaptive_done(const lstm_adaptive *call)
@@ -400,13 +437,16 @@ void lstm_adaptive_done(const lstm_adaptive *call)
     adapt_slot *slot = call->slot;
     if (!slot || atomic_load_explicit(&slot->key, memory_order_relaxed) != call->key) return;
     long long t = now_ns() - call->start_ns;
-    t = t < 1 ? 1 : t > 4000000000LL ? 4000000000LL : t;
+    t = t < 1 ? 1 : t > 2000000000LL ? 2000000000LL : t;
     const int way = call->split;
-    const unsigned seen = atomic_fetch_add_explicit(&slot->seen[way], 1, memory_order_relaxed);
-    const long long before = atomic_load_explicit(&slot->ns[way], memory_order_relaxed);
-    const long long average = seen < 2 ? t : before + (t - before) / 4;
-    atomic_store_explicit(&slot->ns[way], (unsigned)(average > 0 ? average : 1),
-                          memory_order_relaxed);
+    if (call->sample >= 0) { /* a follower: its time joins its chooser's */
+        atomic_fetch_add_explicit(&slot->ns[way][call->sample], (unsigned)t, memory_order_relaxed);
+        return;
+    }
+    const unsigned i =
+        atomic_fetch_add_explicit(&slot->next[way], 1, memory_order_relaxed) % ADAPT_KEEP;
+    atomic_store_explicit(&slot->ns[way][i], (unsigned)t, memory_order_relaxed);
+    atomic_store_explicit(&slot->last, (unsigned)(way * ADAPT_KEEP) + i + 1, memory_order_relaxed);
 }
 
 #endif

@@ -28,14 +28,21 @@ void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx);
 /* The choice, for calls of one kind, between splitting over the threads and running in the
  * calling thread, by the time each took lately (lstm_threads.c). lstm_adaptive_parts returns
  * `parts` or 1 for a call of that kind (key: its sizes, lstm_impl.h) and starts its clock in
- * *call; lstm_adaptive_done records the call's time. */
+ * *call; lstm_adaptive_done records the call's time. A backward follows the way of the
+ * training forward it belongs to (lstm_adaptive_follow with that forward's key): its time is
+ * added to the forward's, so a training step is chosen, and timed, as one. */
+/* A kind runs the way it did not choose every LSTM_ADAPT_PROBE-th call. */
+#define LSTM_ADAPT_PROBE 128
+
 typedef struct {
     void *slot; /* NULL: nothing to record */
     unsigned long long key;
     int split;
+    int sample; /* the follower's: which of the chooser's times it adds to; -1 for a chooser */
     long long start_ns;
 } lstm_adaptive;
 int lstm_adaptive_parts(unsigned long long key, int parts, lstm_adaptive *call);
+int lstm_adaptive_follow(unsigned long long key, int parts, lstm_adaptive *call);
 void lstm_adaptive_done(const lstm_adaptive *call);
 
 #endif /* LSTMCORE_LSTM_THREADS_H */

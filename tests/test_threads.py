@@ -119,8 +119,8 @@ def test_a_call_split_by_hidden_units_does_not_depend_on_the_thread_count(rng, d
 @pytest.mark.parametrize("adaptive", [True, False], ids=["adaptive", "always-split"])
 def test_adaptive_split_keeps_every_result_the_same(rng, adaptive):
     """Row-group calls run split or in one thread by their recent times (set_adaptive_threads):
-    a kind's 3rd and 4th calls run in one thread, then the faster way with the other every
-    32nd call, so 70 training steps take both ways; each gives the same bits."""
+    a training step's 2nd call runs in one thread, then the faster way (the other every 128th),
+    so 70 training steps take both ways; each gives the same bits."""
     T, B, I, H = 10, 32, 1, 30
     x = rng.standard_normal((T, B, I)).astype(np.float32)
     dy = rng.standard_normal((T, B, H)).astype(np.float32)

@@ -166,30 +166,50 @@ static void spend_ms(double ms)
     }
 }
 
-/* The adaptive split's policy (lstm_threads.c): a kind's first two calls split, the next two
- * run in one thread, then the faster way runs and the other every 32nd call. The calls here
- * only take time: 3 ms of CPU in the slow way, none in the other. */
+/* The adaptive split's policy (lstm_threads.c): a kind's first call splits, the second runs
+ * in one thread, then the faster way runs and the other every LSTM_ADAPT_PROBE-th call. The
+ * calls here only take time: 3 ms of CPU in the slow way, none in the other, but for one
+ * fast-way call that takes 20 ms (a worker woken from sleep): the way keeps the fastest of its
+ * last 4 times, so the choice stays (an average weighting it 1/4 would have flipped it). */
 static void check_adaptive(void)
 {
 #if !defined(_WIN32) && !defined(LSTM_NO_THREADS)
     for (int slow_split = 0; slow_split < 2; slow_split++) {
         const unsigned long long key = 0xADA97ULL + (unsigned)slow_split;
         int bad = 0;
-        for (int i = 0; i < 100; i++) {
+        for (int i = 0; i < 2 * LSTM_ADAPT_PROBE + 10; i++) {
             lstm_adaptive call;
             const int split = lstm_adaptive_parts(key, 3, &call) == 3;
             if (split == slow_split) spend_ms(3);
+            else if (i == 40) spend_ms(20);
             lstm_adaptive_done(&call);
-            const int probe = i >= 4 && (i - 4) % 32 == 31;
-            const int want = i < 2 ? 1 : i < 4 ? 0 : probe ? slow_split : !slow_split;
+            const int probe = i >= 2 && (i - 2) % LSTM_ADAPT_PROBE == LSTM_ADAPT_PROBE - 1;
+            const int want = i == 0 ? 1 : i == 1 ? 0 : probe ? slow_split : !slow_split;
             bad += split != want;
         }
-        printf("%-4s adaptive split, %s split calls: the faster way, the other every 32nd\n",
+        printf("%-4s adaptive split, %s split calls: the faster way, the other now and then\n",
                bad ? "FAIL" : "ok", slow_split ? "slow" : "fast");
         failures += bad != 0;
     }
+    /* A follower (a backward) takes the way of the latest chooser of its key (its training
+     * forward) and adds its time to that call's: a step whose split backward takes 3 ms makes
+     * the next steps run in one thread. */
+    int bad = 0;
+    for (int i = 0; i < 8; i++) {
+        lstm_adaptive forward, backward;
+        const int split = lstm_adaptive_parts(0xADA99ULL, 2, &forward) == 2;
+        lstm_adaptive_done(&forward);
+        bad += (lstm_adaptive_follow(0xADA99ULL, 2, &backward) == 2) != split;
+        if (split) spend_ms(3);
+        lstm_adaptive_done(&backward);
+        bad += split != (i == 0);
+    }
     lstm_adaptive call;
-    int bad = lstm_adaptive_parts(0xADA97ULL, 1, &call) != 1 || call.slot != NULL;
+    bad += lstm_adaptive_follow(0xADA9AULL, 2, &call) != 2 || call.slot != NULL; /* no chooser */
+    printf("%-4s adaptive split: a backward follows its forward's way, timed with it\n",
+           bad ? "FAIL" : "ok");
+    failures += bad != 0;
+    bad = lstm_adaptive_parts(0xADA97ULL, 1, &call) != 1 || call.slot != NULL;
     bad += lstm_set_adaptive_threads(2) != LSTM_ERR_BAD_SIZE;
     bad += lstm_set_adaptive_threads(0) != LSTM_OK;
     for (int i = 0; i < 40; i++) { /* off: always split, though splitting was the slow way */

@@ -26,7 +26,7 @@ lstmcore is imported.
 Calls split by row groups are the small ones, where a split pays only while every thread
 has its core: a worker whose core another process (or a virtual machine's host) has taken
 makes the call wait. So each kind of such call (its sizes and work) runs split or in the
-calling thread, whichever took less time lately, and tries the other way every 32nd call;
+calling thread, whichever took less time lately, and tries the other way every 128th call;
 the results are the same bits either way. ``set_adaptive_threads(False)`` makes them always
 split, to measure the split itself.
 """
