@@ -396,16 +396,18 @@ int lstm_adaptive_parts(unsigned long long key, int parts, lstm_adaptive *call)
         atomic_store_explicit(&slot->calls, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->key, key, memory_order_relaxed);
     }
-    const unsigned serial_ns = fastest(slot, 0), split_ns = fastest(slot, 1);
+    /* Two split calls first (the first starts the workers), one serial, then the faster way,
+     * the other for two calls in a row every LSTM_ADAPT_PROBE: after a serial spell the
+     * workers sleep, and the first split call pays to wake them. */
     int split;
-    if (split_ns == 0)
+    if (atomic_load_explicit(&slot->next[1], memory_order_relaxed) < 2)
         split = 1;
-    else if (serial_ns == 0)
+    else if (atomic_load_explicit(&slot->next[0], memory_order_relaxed) < 1)
         split = 0;
     else {
-        split = split_ns <= serial_ns;
+        split = fastest(slot, 1) <= fastest(slot, 0);
         if (atomic_fetch_add_explicit(&slot->calls, 1, memory_order_relaxed) % LSTM_ADAPT_PROBE
-            == LSTM_ADAPT_PROBE - 1)
+            >= LSTM_ADAPT_PROBE - 2)
             split = !split;
     }
     call->slot = slot;

@@ -31,7 +31,7 @@ void lstm_parallel_steps(int steps, int chunks, lstm_step_fn fn, void *ctx);
  * *call; lstm_adaptive_done records the call's time. A backward follows the way of the
  * training forward it belongs to (lstm_adaptive_follow with that forward's key): its time is
  * added to the forward's, so a training step is chosen, and timed, as one. */
-/* A kind runs the way it did not choose every LSTM_ADAPT_PROBE-th call. */
+/* A kind runs the way it did not choose for 2 calls in every LSTM_ADAPT_PROBE. */
 #define LSTM_ADAPT_PROBE 128
 
 typedef struct {

@@ -166,9 +166,9 @@ static void spend_ms(double ms)
     }
 }
 
-/* The adaptive split's policy (lstm_threads.c): a kind's first call splits, the second runs
- * in one thread, then the faster way runs and the other every LSTM_ADAPT_PROBE-th call. The
- * calls here only take time: 3 ms of CPU in the slow way, none in the other, but for one
+/* The adaptive split's policy (lstm_threads.c): a kind's first two calls split, the third
+ * runs in one thread, then the faster way runs and the other for two calls in a row every
+ * LSTM_ADAPT_PROBE calls. The calls here only take time: 3 ms of CPU in the slow way, none in the other, but for one
  * fast-way call that takes 20 ms (a worker woken from sleep): the way keeps the fastest of its
  * last 4 times, so the choice stays (an average weighting it 1/4 would have flipped it). */
 static void check_adaptive(void)
@@ -183,12 +183,29 @@ static void check_adaptive(void)
             if (split == slow_split) spend_ms(3);
             else if (i == 40) spend_ms(20);
             lstm_adaptive_done(&call);
-            const int probe = i >= 2 && (i - 2) % LSTM_ADAPT_PROBE == LSTM_ADAPT_PROBE - 1;
-            const int want = i == 0 ? 1 : i == 1 ? 0 : probe ? slow_split : !slow_split;
+            const int probe = i >= 3 && (i - 3) % LSTM_ADAPT_PROBE >= LSTM_ADAPT_PROBE - 2;
+            const int want = i < 2 ? 1 : i == 2 ? 0 : probe ? slow_split : !slow_split;
             bad += split != want;
         }
         printf("%-4s adaptive split, %s split calls: the faster way, the other now and then\n",
                bad ? "FAIL" : "ok", slow_split ? "slow" : "fast");
+        failures += bad != 0;
+    }
+    /* Splitting slow (3 ms) for 100 calls, then fast but for a call that follows a serial one
+     * (the workers slept: 3 ms to wake them), against 1 ms serial: the probe's second call
+     * finds splitting fast again, and the split is chosen from then on. */
+    {
+        int bad = 0, was_split = 1;
+        for (int i = 0; i < 150; i++) {
+            lstm_adaptive call;
+            const int split = lstm_adaptive_parts(0xADA9BULL, 2, &call) == 2;
+            spend_ms(!split ? 1 : i < 100 || !was_split ? 3 : 0);
+            lstm_adaptive_done(&call);
+            was_split = split;
+            if (i >= 3 + LSTM_ADAPT_PROBE) bad += !split;
+        }
+        printf("%-4s adaptive split: back to splitting once a probe finds it fast again\n",
+               bad ? "FAIL" : "ok");
         failures += bad != 0;
     }
     /* A follower (a backward) takes the way of the latest chooser of its key (its training
@@ -202,7 +219,7 @@ static void check_adaptive(void)
         bad += (lstm_adaptive_follow(0xADA99ULL, 2, &backward) == 2) != split;
         if (split) spend_ms(3);
         lstm_adaptive_done(&backward);
-        bad += split != (i == 0);
+        bad += split != (i < 2);
     }
     lstm_adaptive call;
     bad += lstm_adaptive_follow(0xADA9AULL, 2, &call) != 2 || call.slot != NULL; /* no chooser */
