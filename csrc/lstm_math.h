@@ -38,7 +38,8 @@ LSTM_INLINE float lstm_exp_parts_f32(float v, float *scale)
     /* round(v / ln2) with the 1.5 * 2^23 trick: exact under the default rounding mode and,
      * unlike rintf/floorf, inlined without SSE4.1. */
     const float shifter = 12582912.0f;
-    float n = (v * 1.44269504088896341f + shifter) - shifter;
+    const float shifted = v * 1.44269504088896341f + shifter; /* shifter + n, exactly */
+    float n = shifted - shifter;
     float r = v - n * 0.693145751953125f;  /* ln2_hi: 12 bits, so n * ln2_hi is exact */
     r = r - n * 1.42860682030941723e-6f;   /* ln2_lo */
     float p = 0.0013814613f;
@@ -46,7 +47,13 @@ LSTM_INLINE float lstm_exp_parts_f32(float v, float *scale)
     p = p * r + 0.041668387f;
     p = p * r + 0.16666521f;
     p = p * r + 0.49999993f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* n in [-126, 127]: a normal power of two */
+    /* 2^n from shifted's bits: in [2^23, 2^24) a float's bits count up by one per unit, so
+     * they hold n above shifter's (0x4B400000). n in [-126, 127] gives a normal power of two.
+     * Unsigned arithmetic, defined for every input: a NaN v (where converting n to an int, as
+     * this once did, is undefined) gives some scale, and NaN through q all the same. */
+    uint32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23;
     memcpy(scale, &bits, sizeof *scale);
     return (r * r) * p + r;
 }
