@@ -64,10 +64,15 @@ static void FN(gemm_pack)(REAL *restrict dst, const REAL *restrict W, int rows, 
  * expands where it is used. */
 #ifndef LSTM_GEMM_DISPATCH
 #if LSTM_GEMM_X86
+/* Whether this CPU runs the AVX-512 kernels (AVX-512F with FMA), the gate passes' too. */
+static inline int lstm_cpu_has_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
 #define LSTM_GEMM_DISPATCH(kernel, ...)                                                          \
     do {                                                                                         \
-        __builtin_cpu_init();                                                                    \
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))                  \
+        if (lstm_cpu_has_avx512())                                                               \
             LSTM_CAT(FN(kernel), avx512)(__VA_ARGS__);                                           \
         else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))                \
             LSTM_CAT(FN(kernel), avx2)(__VA_ARGS__);                                             \

@@ -214,15 +214,14 @@ FN(gates_forward_avx512)(REAL *restrict a, REAL *restrict c, REAL *restrict out,
 }
 #endif
 
-/* gates_forward_rows on the float32 AVX-512 block where the CPU has AVX-512F (and FMA, as the
- * GEMM kernels ask), else on the generic block compiled for the CPU's instruction set. */
+/* gates_forward_rows on the float32 AVX-512 block where the CPU runs the AVX-512 kernels
+ * (lstm_gemm.h), else on the generic block compiled for the CPU's instruction set. */
 static void FN(gates_forward)(REAL *restrict a, REAL *restrict c, REAL *restrict out,
                               int ld_out, REAL *restrict c_save, const REAL *restrict bias,
                               int b, int H, int n_units)
 {
 #if LSTM_GATES_AVX512 && LSTM_REAL_IS_FLOAT
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+    if (lstm_cpu_has_avx512()) {
         FN(gates_forward_avx512)(a, c, out, ld_out, c_save, bias, b, H, n_units);
         return;
     }
@@ -277,15 +276,15 @@ LSTM_INLINE void FN(gates_backward_rows)(REAL *restrict a, REAL *restrict cell,
     }
 }
 
-/* gates_backward_rows with h (rows, ld_h) the step's h_t rows, NULL to compute tanh(c_t): a
- * projection's h_t is not r_t, nor is a save_r call's. */
+/* gates_backward_rows with h (rows, ld_h) the step's h_t rows, or NULL to compute tanh(c_t):
+ * with a projection (save_r), whose h_t is not r_t. */
 static LSTM_KERNEL void FN(gates_backward)(REAL *restrict a, REAL *restrict cell,
                                            const REAL *restrict c_before, int b_before,
                                            const REAL *restrict c0, const REAL *restrict dr,
                                            REAL *restrict dc, const REAL *restrict h, int ld_h,
                                            int save_r, int rows, int H, int n_units)
 {
-    if (h && !save_r)
+    if (h)
         FN(gates_backward_rows)(a, cell, c_before, b_before, c0, dr, dc, h, ld_h, 1, 0, rows,
                                 H, n_units);
     else

@@ -596,10 +596,15 @@ cdef lstm_dims _dims(int T, int B, int I, int H, int P, bint reverse,
     return d
 
 
+cdef inline size_t _itemsize(int typenum) noexcept:
+    """Bytes of an element of the call's dtype (_call_dtype: float32 or float64)."""
+    return 4 if typenum == cnp.NPY_FLOAT32 else 8
+
+
 cdef object _empty_1d(size_t count, int typenum):
     """An empty 1-D array of count elements, as empty() gives it."""
     cdef cnp.npy_intp n = <cnp.npy_intp>count
-    if count * (4 if typenum == cnp.NPY_FLOAT32 else 8) < POOL_MIN_BYTES:
+    if count * _itemsize(typenum) < POOL_MIN_BYTES:
         return cnp.PyArray_EMPTY(1, &n, typenum, 0)
     return empty(count, np.float32 if typenum == cnp.NPY_FLOAT32 else np.float64)
 
@@ -649,7 +654,7 @@ def layer_forward(x, y, Py_ssize_t y_col, h_n, c_n, w_ih, w_hh, b_ih, b_hh, w_hr
     if training:
         cache_p = <char *>cnp.PyArray_DATA(<cnp.ndarray>cache)
     cdef int ldy = _size("y", y, 1)
-    cdef size_t itemsize = 4 if typenum == cnp.NPY_FLOAT32 else 8
+    cdef size_t itemsize = _itemsize(typenum)
     y_p += y_col * itemsize
     cdef int status
     cdef lstm_weights_f32 w32
@@ -745,7 +750,7 @@ def layer_backward(dx, bint accumulate_dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh,
     _expect_rows("y", y, N, y_col, Ph)
     _expect_rows("dy", dy, N, dy_col, Ph)
 
-    cdef size_t itemsize = 4 if typenum == cnp.NPY_FLOAT32 else 8
+    cdef size_t itemsize = _itemsize(typenum)
     cdef int ldy = _size("y", y, 1)
     cdef int lddy = 0 if dy is None else _size("dy", dy, 1)
     y_p += y_col * itemsize
