@@ -378,6 +378,8 @@ static int FN(loop_parts)(const lstm_dims *d, int backward)
     return parts > 1 ? parts : 1;
 }
 
+static inline int FN(min_int)(int a, int b) { return a < b ? a : b; }
+
 /* The first row of each row group g < groups (row_groups), as part_rows cuts the batch into
  * `groups` parts over the whole sequence, and starts[groups] = B. */
 static void FN(group_starts)(const lstm_dims *d, int groups, int *starts)
@@ -387,6 +389,50 @@ static void FN(group_starts)(const lstm_dims *d, int groups, int *starts)
         FN(part_rows)(d, g, groups, 0, d->time_steps, &starts[g], &hi);
     }
     starts[groups] = d->batch;
+}
+
+/* With row groups a training cache keeps each group's rows together: group g's gates, then
+ * g + 1's, each group's in the packed order of its own rows (time-major, the rows of the group
+ * that each step has), and the cells likewise. So each thread writes and reads one stretch of
+ * the cache, where rows interleaved by group at every step put one thread's rows next to the
+ * other's: the cores' prefetchers then pulled in lines the other core was writing, and at the
+ * seed shape each 16-row part of a 2-thread forward took 40 us where it takes 27 alone (35
+ * with the cache laid out by group, which the C harness showed before this was written).
+ * Groups depend on the sizes only, so the layout does too. This is the first cache row of the
+ * group whose first batch row is `start`: the rows before it of every step. */
+static size_t FN(group_cache_row)(const lstm_dims *d, int start)
+{
+    if (!d->batch_sizes) return (size_t)d->time_steps * (size_t)start;
+    size_t rows = 0;
+    for (int t = 0; t < d->time_steps; t++) rows += (size_t)FN(min_int)(BATCH(d, t), start);
+    return rows;
+}
+
+/* The cache rows of a range of batch rows, step by step in a time loop's order: with
+ * group_rows, the range is a row group, whose rows are counted from its first (its own
+ * packed order, as group_cache_row lays them out); else the caller's packed row is the row.
+ * The forward of the reverse direction, and the backward of the forward one, walk the steps
+ * from the last: they start from the group's end. */
+typedef struct {
+    int group_rows, descending;
+    size_t row;
+} FN(cache_walk);
+
+static FN(cache_walk) FN(cache_walk_start)(const lstm_dims *d, int group_rows, int lo, int hi,
+                                           int backward)
+{
+    FN(cache_walk) walk = {group_rows, group_rows && d->reverse != backward, 0};
+    if (walk.descending) walk.row = FN(group_cache_row)(d, hi) - FN(group_cache_row)(d, lo);
+    return walk;
+}
+
+/* The first cache row of a step's `rows` rows of the range (packed_row without group_rows). */
+static inline size_t FN(cache_walk_step)(FN(cache_walk) *walk, size_t packed_row, int rows)
+{
+    if (!walk->group_rows) return packed_row;
+    if (walk->descending) return walk->row -= (size_t)rows;
+    walk->row += (size_t)rows;
+    return walk->row - (size_t)rows;
 }
 
 /* The steps of one input-projection chunk, shared by the threads that split its rows. */
@@ -404,6 +450,7 @@ typedef struct {
      * copy of W_hh^T and W_ih^T, `copy` elements after part p - 1's from `packed` (the
      * first), and in training runs the rows of its groups (starts: each group's first). */
     int groups, own_packs;
+    int group_rows; /* pre and cells hold only the rows being run, a row group's (training) */
     REAL *packed;
     size_t copy;
     const int *starts;
@@ -419,14 +466,16 @@ static void FN(project_rows)(const FN(forward_chunk) *k, int lo, int hi)
     const lstm_dims *d = k->d;
     const int I = d->input_size, G = 4 * d->hidden_size;
     size_t off = k->off0;
+    FN(cache_walk) walk = FN(cache_walk_start)(d, k->group_rows, lo, hi, 0);
     for (int s = k->s0; s < k->s1; s++) {
         const int b = BATCH(d, d->reverse ? d->time_steps - 1 - s : s);
         const size_t off_t = d->reverse ? off - (size_t)b : off;
         off = d->reverse ? off_t : off_t + (size_t)b;
         const int rows = (b < hi ? b : hi) - lo;
-        if (rows > 0)
-            FN(small_gemm)(rows, G, I, k->x + (off_t + lo) * (size_t)I, (size_t)I, 1, k->w_ih_t,
-                           k->pre + (off_t - k->pre_row0 + lo) * (size_t)G, G, 0);
+        if (rows <= 0) continue;
+        const size_t pre_row = FN(cache_walk_step)(&walk, off_t - k->pre_row0 + lo, rows);
+        FN(small_gemm)(rows, G, I, k->x + (off_t + lo) * (size_t)I, (size_t)I, 1, k->w_ih_t,
+                       k->pre + pre_row * (size_t)G, G, 0);
     }
 }
 
@@ -438,6 +487,7 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
     const int ldy = k->ldy;
     if (k->w_ih_t) FN(project_rows)(k, lo, hi);
     size_t off = k->off0;
+    FN(cache_walk) walk = FN(cache_walk_start)(d, k->group_rows, lo, hi, 0);
     for (int s = k->s0; s < k->s1; s++) {
         const int t = d->reverse ? d->time_steps - 1 - s : s;
         const int b = BATCH(d, t);
@@ -445,7 +495,10 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
         off = d->reverse ? off_t : off_t + (size_t)b;
         const int rows = (b < hi ? b : hi) - lo;
         if (rows <= 0) continue;
-        REAL *a = k->pre + (off_t - k->pre_row0 + lo) * (size_t)G; /* (rows, G) */
+        /* the rows' first row in pre and in the cells: as in x and y, or the group's own */
+        const size_t pre_row = FN(cache_walk_step)(&walk, off_t - k->pre_row0 + lo, rows);
+        const size_t cell_row = k->group_rows ? pre_row : off_t + lo;
+        REAL *a = k->pre + pre_row * (size_t)G; /* (rows, G) */
         REAL *h = k->h_n + (size_t)lo * Ph;
         REAL *y_t = k->y + (off_t + lo) * (size_t)ldy;
 
@@ -467,7 +520,7 @@ static void FN(forward_rows)(const FN(forward_chunk) *k, int lo, int hi)
 
         REAL *r_out = P > 0 ? k->rows_r + (size_t)lo * H : y_t;
         FN(gates_forward)(a, k->c_n + (size_t)lo * H, r_out, P > 0 ? H : ldy,
-                          k->cells ? k->cells + (off_t + lo) * H : NULL, k->bias, rows, H, H);
+                          k->cells ? k->cells + cell_row * H : NULL, k->bias, rows, H, H);
         /* h = r W_hr^T */
         if (P > 0 && vector_recurrence(d))
             for (int r = 0; r < rows; r++)
@@ -495,28 +548,36 @@ static void FN(pack_forward_weights)(const FN(forward_chunk) *k, REAL *w_hh_t, R
 static void FN(forward_part)(void *ctx, int part)
 {
     const FN(forward_chunk) *k = ctx;
-    const int T = k->d->time_steps;
-    int lo, hi; /* over the chunk's steps, as times */
-    if (k->groups > 0 && k->starts) { /* training: whole groups, the backward's rows */
-        lo = k->starts[k->groups * part / k->parts];
-        hi = k->starts[k->groups * (part + 1) / k->parts];
-    } else {
-        FN(part_rows)(k->d, part, k->parts, k->d->reverse ? T - k->s1 : k->s0,
-                      k->d->reverse ? T - k->s0 : k->s1, &lo, &hi);
+    const lstm_dims *d = k->d;
+    FN(forward_chunk) own = *k;
+    if (k->own_packs) {
+        /* This part's own copy of the packed weights, packed at the first chunk: it stays in
+         * this thread's cache, where a copy packed by the calling thread moved to every other
+         * core at every call (lstm.c, row_groups). */
+        REAL *w_hh_t = k->packed + (size_t)part * k->copy;
+        REAL *w_ih_t = w_hh_t + packed_w_hh_size(d, 0);
+        own.w_hh_t = w_hh_t;
+        own.w_ih_t = k->w_ih_t ? w_ih_t : NULL;
+        if (k->s0 == 0) FN(pack_forward_weights)(&own, w_hh_t, w_ih_t);
     }
-    if (!k->own_packs) {
-        FN(forward_rows)(k, lo, hi);
+    if (k->groups > 0 && k->starts) {
+        /* Training: whole groups, the backward's rows, one after the other over all steps,
+         * each into its own stretch of the cache (group_cache_row). */
+        const int H = d->hidden_size, G = 4 * H;
+        for (int g = k->groups * part / k->parts; g < k->groups * (part + 1) / k->parts; g++) {
+            const size_t row = FN(group_cache_row)(d, k->starts[g]);
+            FN(forward_chunk) group = own;
+            group.pre = k->pre + row * (size_t)G;
+            group.cells = k->cells + row * (size_t)H;
+            group.group_rows = 1;
+            FN(forward_rows)(&group, k->starts[g], k->starts[g + 1]);
+        }
         return;
     }
-    /* This part's own copy of the packed weights, packed at the first chunk: it stays in this
-     * thread's cache, where a copy packed by the calling thread moved to every other core at
-     * every call (lstm.c, row_groups). */
-    FN(forward_chunk) own = *k;
-    REAL *w_hh_t = k->packed + (size_t)part * k->copy;
-    REAL *w_ih_t = w_hh_t + packed_w_hh_size(k->d, 0);
-    own.w_hh_t = w_hh_t;
-    own.w_ih_t = k->w_ih_t ? w_ih_t : NULL;
-    if (k->s0 == 0) FN(pack_forward_weights)(&own, w_hh_t, w_ih_t);
+    const int T = d->time_steps;
+    int lo, hi; /* over the chunk's steps, as times */
+    FN(part_rows)(d, part, k->parts, d->reverse ? T - k->s1 : k->s0,
+                  d->reverse ? T - k->s0 : k->s1, &lo, &hi);
     FN(forward_rows)(&own, lo, hi);
 }
 
@@ -620,7 +681,7 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
     FN(forward_chunk) k = {blas, w, d, y, h_n, c_n, training ? cache + N * (size_t)G : NULL,
                            rows_r, NULL, bias, w_hh_t, x, split ? w_ih_t : NULL, ldy,
                            small_recurrence(d, 0), h0 == NULL, 0, 0, FN(loop_parts)(d, 0), 0, 0,
-                           groups, 0, w_hh_t, packed_w_hh_size(d, 0) + packed_w_ih_size(d),
+                           groups, 0, 0, w_hh_t, packed_w_hh_size(d, 0) + packed_w_ih_size(d),
                            groups > 0 && training ? starts : NULL};
     /* Row-group calls are the small ones, where a worker that lost its core costs most. */
     lstm_adaptive adapt = {NULL, 0, 0, -1, 0};
@@ -658,6 +719,8 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
             lstm_parallel_steps(len, u.chunks, FN(forward_units), &u);
         } else if (k.parts > 1)
             lstm_parallel_for(k.parts, FN(forward_part), &k);
+        else if (k.starts) /* training by row groups in this thread */
+            FN(forward_part)(&k, 0);
         else
             FN(forward_rows)(&k, 0, B);
         off = d->reverse ? lo : lo + rows;
@@ -751,8 +814,6 @@ typedef struct {
     int dw_hh_rows, dx_rows, dw_ih_rows, db_cols; /* rows or columns of a piece */
     int dw_hh_n, dx_n, dw_ih_n, db_n;             /* pieces; 0 when not wanted */
 } FN(backward_tail);
-
-static inline int FN(min_int)(int a, int b) { return a < b ? a : b; }
 
 static void FN(tail_task)(void *ctx, int task)
 {
@@ -870,13 +931,14 @@ static void FN(flush_group_runs)(const FN(backward_loop) *k, int group)
 }
 
 /* One step of group `group`, after its gate backward: the step's rows of the group (those the
- * step has, from row0, the step's first packed row being off_t) join its pending runs for
+ * step has, from row0, the step's first packed row being off_t; their dG from cache row
+ * cache_row of k->gates, group_cache_row's layout) join its pending runs for
  * dG^T h_{t-1} and dG^T x, add dG's rows to its db (and, with one input column, dG^T x to its
  * dW_ih) and get dx = dG W_ih. h_{t-1} of a row is, as in the forward, the output row of the
  * step before in processing order, else h0's row, else zeros; it is copied into rows padded
  * with zeros for the GEMM. */
 static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, int t, size_t off_t,
-                                       int b)
+                                       int b, size_t cache_row)
 {
     const lstm_dims *d = k->d;
     const int T = d->time_steps, H = d->hidden_size, G = 4 * H, I = d->input_size;
@@ -886,7 +948,7 @@ static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, in
     FN(group_runs) *runs = &k->runs[group - k->g0];
     const size_t row0 = off_t + (size_t)r0, ph = lstm_gemm_padded((size_t)H);
     const size_t pad_i = lstm_gemm_padded((size_t)I);
-    const REAL *dG = k->gates + row0 * (size_t)G;
+    const REAL *dG = k->gates + cache_row * (size_t)G;
     if (k->g->dw_hh) {
         /* the rows of y holding h_{t-1}, for the first b_from_y rows of the step */
         const int b_from_y = !d->reverse ? (t > 0 ? b : 0) : (t + 1 < T ? BATCH(d, t + 1) : 0);
@@ -918,7 +980,7 @@ static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, in
                            k->accumulate_dx);
     }
     runs->len[runs->count] = rows;
-    runs->off[runs->count] = row0 * (size_t)G;
+    runs->off[runs->count] = cache_row * (size_t)G;
     runs->rows += rows;
     if (++runs->count == LSTM_GROUP_RUN_STEPS) FN(flush_group_runs)(k, group);
 }
@@ -960,6 +1022,10 @@ static LSTM_KERNEL void FN(backward_rows)(const FN(backward_loop) *k, int lo, in
     const int Ph = P > 0 ? P : H, G = 4 * H;
     REAL *dh = k->dh + (size_t)lo * Ph;
     size_t off = d->reverse ? 0 : lstm_rows(d);
+    /* With row groups the range is one group, whose gates and cells lie together in the cache
+     * (group_cache_row). */
+    const int group_rows = k->groups > 0;
+    FN(cache_walk) walk = FN(cache_walk_start)(d, group_rows, lo, hi, 1);
     for (int s = 0; s < T; s++) {
         const int t = d->reverse ? s : T - 1 - s;
         const int b = BATCH(d, t);
@@ -968,6 +1034,7 @@ static LSTM_KERNEL void FN(backward_rows)(const FN(backward_loop) *k, int lo, in
         const int rows = (b < hi ? b : hi) - lo;
         if (rows <= 0) continue;
         const size_t row0 = off_t + (size_t)lo; /* packed row of this range's first row */
+        const size_t crow = FN(cache_walk_step)(&walk, row0, rows); /* its row in the cache */
 
         if (k->dy)
             FN(add_dy)(dh, (size_t)Ph, k->dy + row0 * (size_t)k->lddy, (size_t)k->lddy, rows, Ph);
@@ -985,33 +1052,38 @@ static LSTM_KERNEL void FN(backward_rows)(const FN(backward_loop) *k, int lo, in
             d_r = dr;
         }
 
-        /* c_{t-1}: the cells of the step before in processing order for the rows it has,
-         * c0 for the rows that start here. */
+        /* c_{t-1}: the cells of the step before in processing order for the rows it has
+         * (c_before, the range's first of them, and n_before of them), c0 for the rows that
+         * start here. */
         const REAL *c_before = NULL;
-        int b_before = 0;
+        int n_before = 0;
         if (!d->reverse && t > 0) {
-            c_before = k->cells + (off_t - (size_t)BATCH(d, t - 1)) * H;
-            b_before = b;
+            const int b_prev = BATCH(d, t - 1);
+            n_before = (b_prev < hi ? b_prev : hi) - lo; /* >= rows */
+            c_before = k->cells + (group_rows ? crow - (size_t)n_before
+                                              : off_t - (size_t)b_prev + (size_t)lo) * H;
         } else if (d->reverse && t + 1 < T) {
-            c_before = k->cells + (off_t + (size_t)b) * H;
-            b_before = BATCH(d, t + 1);
+            const int b_next = BATCH(d, t + 1);
+            n_before = (b_next < hi ? b_next : hi) - lo;
+            c_before = k->cells + (group_rows ? crow + (size_t)rows
+                                              : off_t + (size_t)b + (size_t)lo) * H;
         }
-        FN(gates_backward)(k->gates + row0 * (size_t)G, k->cells + row0 * (size_t)H,
-                           c_before ? c_before + (size_t)lo * H : NULL, b_before - lo,
+        FN(gates_backward)(k->gates + crow * (size_t)G, k->cells + crow * (size_t)H,
+                           n_before > 0 ? c_before : NULL, n_before,
                            k->c0 ? k->c0 + (size_t)lo * H : NULL, d_r, k->dc + (size_t)lo * H,
                            P > 0 ? NULL : k->y + row0 * (size_t)k->ldy, k->ldy, P > 0, rows, H,
                            H);
         /* a = ... + h_{t-1} W_hh^T */
         if (k->small)
-            FN(small_gemm)(rows, Ph, G, k->gates + row0 * G, G, 1, k->w_hh_p, dh, Ph, 0);
+            FN(small_gemm)(rows, Ph, G, k->gates + crow * G, G, 1, k->w_hh_p, dh, Ph, 0);
         else if (vector_recurrence(d))
             for (int r = 0; r < rows; r++)
-                FN(small_vecmat)(G, Ph, k->w->w_hh, (size_t)Ph, k->gates + (row0 + r) * G,
+                FN(small_vecmat)(G, Ph, k->w->w_hh, (size_t)Ph, k->gates + (crow + r) * G,
                                  dh + (size_t)r * Ph, 0);
         else
-            FN(gemm)(k->blas, 'N', 'N', rows, Ph, G, 1, k->gates + row0 * G, G, k->w->w_hh, Ph,
+            FN(gemm)(k->blas, 'N', 'N', rows, Ph, G, 1, k->gates + crow * G, G, k->w->w_hh, Ph,
                      0, dh, Ph);
-        for (int group = k->g0; group < k->g1; group++) FN(group_step)(k, group, t, off_t, b);
+        if (group_rows) FN(group_step)(k, k->g0, t, off_t, b, crow);
     }
 }
 
@@ -1040,15 +1112,22 @@ static void FN(backward_part)(void *ctx, int part)
         FN(gemm_pack)(first.w_ih_p, k->w->w_ih, G, I, 0);
         own.w_ih_p = first.w_ih_p;
     }
-    FN(group_runs) runs[LSTM_MAX_THREADS];
-    own.runs = runs;
+    /* One group after the other over all steps, each in its stretch of the cache
+     * (group_cache_row). */
     for (int group = own.g0; group < own.g1; group++) {
         const FN(group_ws) ws = FN(group_ws_of)(k, group);
         memset(ws.dw_hh, 0, (size_t)(ws.h_rows - ws.dw_hh) * sizeof(REAL)); /* dW_hh, dW_ih, db */
-        runs[group - own.g0].count = runs[group - own.g0].rows = 0;
+        FN(group_runs) runs = {0};
+        const size_t row = FN(group_cache_row)(d, k->starts[group]);
+        FN(backward_loop) one = own;
+        one.g0 = group;
+        one.g1 = group + 1;
+        one.runs = &runs;
+        one.gates = k->gates + row * (size_t)G;
+        one.cells = k->cells + row * (size_t)H;
+        FN(backward_rows)(&one, k->starts[group], k->starts[group + 1]);
+        FN(flush_group_runs)(&one, group);
     }
-    FN(backward_rows)(&own, k->starts[own.g0], k->starts[own.g1]);
-    for (int group = own.g0; group < own.g1; group++) FN(flush_group_runs)(&own, group);
 }
 
 /* The backward of a forward split by hidden units (unit_chunks), split the same way. Step s
