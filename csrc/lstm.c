@@ -248,7 +248,8 @@ size_t lstm_forward_workspace_size(const lstm_dims *d, int training)
  * LSTM_GEMM_PAD (whole vectors): W_hh packed (G, pad Ph) for the part that starts at the
  * group; the group's sums dW_hh (G, pad Ph), dW_ih (G, pad I) (G with one input column) and
  * db (G); the h_{t-1} rows of LSTM_GROUP_RUN_STEPS steps (B rows each at most, pad Ph); with
- * more than one input column their x rows (pad I) and W_ih packed (G, pad I) for dx. */
+ * more than one input column their x rows (pad I) and W_ih packed (G, pad I) for dx; the
+ * group's running dL/dh and dL/dc (B rows at most, H each: no projection with groups). */
 static size_t group_ws_w_hh(const lstm_dims *d)
 {
     return 4 * (size_t)d->hidden_size * lstm_gemm_padded((size_t)d->hidden_size);
@@ -262,14 +263,20 @@ static size_t group_ws_run_rows(const lstm_dims *d)
 {
     return LSTM_GROUP_RUN_STEPS * (size_t)d->batch;
 }
+static size_t group_ws_inputs(const lstm_dims *d) /* x rows and W_ih packed, I > 1 */
+{
+    const size_t pad_i = lstm_gemm_padded((size_t)d->input_size);
+    return d->input_size > 1 ? (group_ws_run_rows(d) + 4 * (size_t)d->hidden_size) * pad_i : 0;
+}
+static size_t group_ws_state(const lstm_dims *d) /* one of dL/dh, dL/dc */
+{
+    return lstm_gemm_padded((size_t)d->batch * (size_t)d->hidden_size);
+}
 static size_t group_ws_size(const lstm_dims *d)
 {
     const size_t G = 4 * (size_t)d->hidden_size, Ph = lstm_gemm_padded((size_t)d->hidden_size);
-    const size_t pad_i = lstm_gemm_padded((size_t)d->input_size);
-    size_t n = 2 * group_ws_w_hh(d) + group_ws_dw_ih(d) + lstm_gemm_padded(G)
-               + group_ws_run_rows(d) * Ph;
-    if (d->input_size > 1) n += group_ws_run_rows(d) * pad_i + G * pad_i;
-    return n;
+    return 2 * group_ws_w_hh(d) + group_ws_dw_ih(d) + lstm_gemm_padded(G)
+           + group_ws_run_rows(d) * Ph + group_ws_inputs(d) + 2 * group_ws_state(d);
 }
 
 /* Backward workspace, in this order: W_hh packed for the small GEMM; with a projection, dh of
