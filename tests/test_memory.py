@@ -33,6 +33,28 @@ def test_empty_is_an_ordinary_writable_array(shape, dtype):
     assert np.all(a == 7)
 
 
+@pytest.mark.parametrize("shape", [(), 1, (3, 5), (7, 9, 11), BIG, (0, 4), 100_000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.dtype(">f4")])
+def test_empty_starts_on_a_cache_line(shape, dtype):
+    """64-byte aligned at every size, so that the core's threads never write one line."""
+    arrays = [_core.empty(shape, dtype) for _ in range(20)]  # several addresses from malloc
+    for a in arrays:
+        assert address(a) % 64 == 0 and a.dtype == dtype and a.flags.c_contiguous
+
+
+def test_the_arrays_of_a_training_step_start_on_cache_lines():
+    """What the core's threads write: y, the states, the saved gates and the gradients."""
+    rng = np.random.default_rng(0)
+    model = lstmcore.LSTM(1, 30, seed=0)
+    x = rng.standard_normal((10, 32, 1), dtype=np.float32)
+    for _ in range(5):
+        y, (h_n, c_n), cache = model.forward(x)
+        saved = cache.layers[0][2][0]
+        dx, (dh0, dc0) = model.backward(np.ones_like(y), cache)
+        for a in (y, h_n, c_n, saved, dx, dh0, dc0):
+            assert address(a) % 64 == 0
+
+
 def test_small_arrays_are_not_kept():
     a = _core.empty((10, 10), np.float32)
     del a

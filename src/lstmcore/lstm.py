@@ -321,8 +321,8 @@ class LSTM:
         h0, c0 = packing.sort_state(h0), packing.sort_state(c0)
 
         L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
-        h_n = np.empty((L * D, B, P), self.dtype)
-        c_n = np.empty((L * D, B, H), self.dtype)
+        h_n = _core.empty((L * D, B, P), self.dtype)
+        c_n = _core.empty((L * D, B, H), self.dtype)
         layer_in = packing.pack(x)
         layers, masks = [], []
         for k in range(L):
@@ -389,8 +389,8 @@ class LSTM:
         dc_n = packing.sort_state(self._state_grad("dc_n", dc_n, (L * D, B, H), batched))
 
         cache.consumed = True  # the C core overwrites the saved gates from here on
-        dh0 = np.empty((L * D, B, P), self.dtype)
-        dc0 = np.empty((L * D, B, H), self.dtype)
+        dh0 = _core.empty((L * D, B, P), self.dtype)
+        dc0 = _core.empty((L * D, B, H), self.dtype)
         for k in reversed(range(L)):
             layer_in, y, core_caches = cache.layers[k]
             d_in = _core.empty(layer_in.shape, self.dtype)
