@@ -309,31 +309,65 @@ cdef object _array_on(_Block block, int nd, cnp.npy_intp *dims, int typenum):
     return arr
 
 
+# empty()'s dtypes: the argument as given -> (dtype, itemsize, type number, native byte
+# order). np.dtype() costs as much as the rest of empty(), which every call makes 7 times.
+cdef dict _dtype_info = {}
+
+
+cdef tuple _dtype_of(object dtype):
+    cdef tuple info
+    try:
+        info = _dtype_info.get(dtype)
+    except TypeError:  # an unhashable spelling (a structured dtype's list)
+        info = None
+    if info is not None:
+        return info
+    dt = np.dtype(dtype)
+    info = (dt, dt.itemsize, dt.num, dt.isnative)
+    try:
+        if len(_dtype_info) < 64:
+            _dtype_info[dtype] = info
+    except TypeError:
+        pass
+    return info
+
+
 def empty(shape, dtype):
     """np.empty(shape, dtype), C order, on a 64-byte boundary (see ALIGN); large arrays on a
     kept block (see above)."""
-    dtype = np.dtype(dtype)
+    dt, itemsize, typenum, native = _dtype_of(dtype)
     if isinstance(shape, int):
         shape = (shape,)
     cdef cnp.npy_intp dims[cnp.NPY_MAXDIMS]
-    cdef int nd = len(shape), axis
+    cdef Py_ssize_t nd = len(shape), axis
     if nd > cnp.NPY_MAXDIMS:
         raise ValueError(f"shape must have at most {cnp.NPY_MAXDIMS} axes, got {shape}")
-    count = 1  # Python integers: a product past 2**63 is refused, not wrapped
+    # Bytes in C, each product checked against PY_SSIZE_T_MAX: a shape past it (2**80
+    # elements) is refused, never wrapped; a zero axis makes any other size fine.
+    cdef size_t nbytes = <size_t>itemsize, limit = <size_t>PY_SSIZE_T_MAX
+    cdef bint too_large = False
     for axis in range(nd):
         n = shape[axis]
         if n < 0:
             raise ValueError(f"shape must not be negative, got {shape}")
-        count *= n
-    nbytes = count * dtype.itemsize
-    if nbytes > PY_SSIZE_T_MAX:
-        raise MemoryError(f"cannot allocate an array of shape {shape} and dtype {dtype}")
-    block = _Block(nbytes)
-    if not dtype.isnative:
-        return np.frombuffer(block, dtype, count).reshape(shape)
-    for axis in range(nd):
-        dims[axis] = shape[axis]
-    return _array_on(block, nd, dims, dtype.num)
+        if n > PY_SSIZE_T_MAX:
+            too_large = True
+            continue
+        dims[axis] = n
+        if dims[axis] == 0:
+            nbytes = 0
+        elif nbytes > limit // <size_t>dims[axis]:
+            too_large = True
+        else:
+            nbytes *= <size_t>dims[axis]
+    if too_large and nbytes != 0:
+        raise MemoryError(f"cannot allocate an array of shape {shape} and dtype {dt}")
+    if too_large:  # a zero axis beside a huge one: NumPy says what it makes of that
+        return np.empty(shape, dt)
+    block = _Block(<Py_ssize_t>nbytes)
+    if not native:
+        return np.frombuffer(block, dt, nbytes // itemsize if itemsize else 0).reshape(shape)
+    return _array_on(block, <int>nd, dims, typenum)
 
 
 cdef void *_workspace(size_t count, size_t itemsize, size_t *capacity) except NULL:

@@ -172,6 +172,7 @@ class LSTM:
                         for name, shape in self._param_shapes().items()}
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
         self._layer_names = self._names_by_layer()
+        self._row_bytes = self._call_row_bytes()
 
     # ---- structure ------------------------------------------------------------------------
     @property
@@ -419,13 +420,15 @@ class LSTM:
     # ---- copies ---------------------------------------------------------------------------
     def __getstate__(self):
         state = self.__dict__.copy()
-        del state["_token"], state["_layer_names"]  # _layer_names is derived: made anew
+        # _layer_names and _row_bytes are derived: made anew
+        del state["_token"], state["_layer_names"], state["_row_bytes"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._token = object()  # a copy is another model: the original's caches do not fit it
         self._layer_names = self._names_by_layer()
+        self._row_bytes = self._call_row_bytes()
 
     # ---- argument handling ----------------------------------------------------------------
     def _input(self, x, training):
@@ -461,21 +464,30 @@ class LSTM:
         return _contiguous(x, self.dtype), batched
 
     def _check_call_memory(self, rows, training):
-        """MemoryError, before allocating, for a call on ``rows`` = T * B rows past memory.
+        """MemoryError, before allocating, for a call on ``rows`` = T * B rows past memory."""
+        check_memory("a call on x with T * B = {} rows", rows * self._row_bytes[training], rows)
+
+    def _call_row_bytes(self):
+        """Bytes a call needs per row of x (T * B rows), (inference, training): for the
+        memory check of every call, worked out once.
 
         Counts x's copy, each layer's output (all kept for backward in training, two at a
         time in inference) and, in training, the core's saved gates and cells and the dropout
         masks with their float64 draws.
         """
         L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
-        kept_outputs = L if training else 2
-        per_row = self.input_size + (kept_outputs + 2) * D * P
-        if training:
-            per_row += L * D * 5 * H
-        nbytes = rows * per_row * np.dtype(self.dtype).itemsize
-        if training and self.dropout > 0 and L > 1:
-            nbytes += rows * D * P * (8 + 1)
-        check_memory("a call on x with T * B = {} rows", nbytes, rows)
+        itemsize = np.dtype(self.dtype).itemsize
+        row_bytes = []
+        for training in (False, True):
+            kept_outputs = L if training else 2
+            per_row = self.input_size + (kept_outputs + 2) * D * P
+            if training:
+                per_row += L * D * 5 * H
+            nbytes = per_row * itemsize
+            if training and self.dropout > 0 and L > 1:
+                nbytes += D * P * (8 + 1)
+            row_bytes.append(nbytes)
+        return tuple(row_bytes)
 
     def _initial_state(self, hx, B, batched, name):
         if hx is None:
