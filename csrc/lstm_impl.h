@@ -454,6 +454,7 @@ typedef struct {
     REAL *packed;
     size_t copy;
     const int *starts;
+    const REAL *h0, *c0; /* with starts: each group starts its rows of h_n and c_n from them */
 } FN(forward_chunk);
 
 /* The input projection x W_ih^T of the chunk's steps for the batch rows [lo, hi), on the
@@ -570,7 +571,14 @@ static void FN(forward_part)(void *ctx, int part)
             group.pre = k->pre + row * (size_t)G;
             group.cells = k->cells + row * (size_t)H;
             group.group_rows = 1;
-            FN(forward_rows)(&group, k->starts[g], k->starts[g + 1]);
+            /* the group's rows of the states, here rather than by the calling thread for all
+             * rows, which then moved to the thread running them */
+            const int lo = k->starts[g], rows = k->starts[g + 1] - lo, Ph = H;
+            FN(init_state)(k->h_n + (size_t)lo * Ph, k->h0 ? k->h0 + (size_t)lo * Ph : NULL,
+                           (size_t)rows * Ph);
+            FN(init_state)(k->c_n + (size_t)lo * H, k->c0 ? k->c0 + (size_t)lo * H : NULL,
+                           (size_t)rows * H);
+            FN(forward_rows)(&group, lo, lo + rows);
         }
         return;
     }
@@ -682,15 +690,17 @@ int FN(lstm_forward)(const lstm_blas *blas, REAL *y, int ldy, REAL *h_n, REAL *c
                            rows_r, NULL, bias, w_hh_t, x, split ? w_ih_t : NULL, ldy,
                            small_recurrence(d, 0), h0 == NULL, 0, 0, FN(loop_parts)(d, 0), 0, 0,
                            groups, 0, 0, w_hh_t, packed_w_hh_size(d, 0) + packed_w_ih_size(d),
-                           groups > 0 && training ? starts : NULL};
+                           groups > 0 && training ? starts : NULL, h0, c0};
     /* Row-group calls are the small ones, where a worker that lost its core costs most. */
     lstm_adaptive adapt = {NULL, 0, 0, -1, 0};
     if (groups > 0) k.parts = lstm_adaptive_parts(FN(adapt_key)(d, training), k.parts, &adapt);
     k.own_packs = groups > 0 && k.parts > 1;
     for (int j = 0; j < G; j++)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
-    FN(init_state)(h_n, h0, (size_t)B * Ph);
-    FN(init_state)(c_n, c0, (size_t)B * H);
+    if (!k.starts) { /* else each row group starts its own (forward_part) */
+        FN(init_state)(h_n, h0, (size_t)B * Ph);
+        FN(init_state)(c_n, c0, (size_t)B * H);
+    }
     /* Batches under 8 rows split their steps by hidden units; each chunk projects its own
      * input columns when BLAS runs in the calling thread. */
     const int units = unit_chunks(d), units_project = units > 0 && blas->single_threaded;
