@@ -943,6 +943,14 @@ static void FN(flush_group_runs)(const FN(backward_loop) *k, int group)
     runs->count = runs->rows = 0;
 }
 
+/* Whether the n values hold no Inf and no NaN (x - x is 0 for every finite x, NaN else). */
+LSTM_INLINE int FN(all_finite)(const REAL *restrict a, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !(a[i] - a[i] == 0);
+    return !bad;
+}
+
 /* One step of group `group`, after its gate backward: the step's rows of the group (those the
  * step has, from row0, the step's first packed row being off_t; their dG from cache row
  * cache_row of k->gates, group_cache_row's layout) join its pending runs for
@@ -962,9 +970,16 @@ static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, in
     const size_t row0 = off_t + (size_t)r0, ph = lstm_gemm_padded((size_t)H);
     const size_t pad_i = lstm_gemm_padded((size_t)I);
     const REAL *dG = k->gates + cache_row * (size_t)G;
-    if (k->g->dw_hh) {
-        /* the rows of y holding h_{t-1}, for the first b_from_y rows of the step */
-        const int b_from_y = !d->reverse ? (t > 0 ? b : 0) : (t + 1 < T ? BATCH(d, t + 1) : 0);
+    /* the rows of y holding h_{t-1}, for the first b_from_y rows of the step */
+    const int b_from_y = !d->reverse ? (t > 0 ? b : 0) : (t + 1 < T ? BATCH(d, t + 1) : 0);
+    /* Rows whose h_{t-1} is all zeros (their first step, without h0) add nothing to dW_hh,
+     * whose sums never hold -0 (they start at +0): their run is left out, as the forward
+     * leaves out their product with W_hh, unless dG holds an Inf or a NaN (whose products
+     * with 0 are NaN, which reach dW_hh as they do the reference's) or the run also carries x
+     * rows for dW_ih. A step's share of the dW_hh products: a tenth at the seed shape. */
+    const int run = !(!k->h0 && r0 >= b_from_y && (I == 1 || !k->g->dw_ih)
+                      && FN(all_finite)(dG, (size_t)rows * G));
+    if (k->g->dw_hh && run) {
         const REAL *from_y = k->y + (!d->reverse ? off_t - (size_t)(t > 0 ? BATCH(d, t - 1) : 0)
                                                  : off_t + (size_t)b) * (size_t)k->ldy;
         REAL *h_rows = ws.h_rows + (size_t)runs->rows * ph;
@@ -992,6 +1007,7 @@ static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, in
             FN(small_gemm)(rows, I, G, dG, G, 1, k->w_ih_p, k->dx + row0 * (size_t)I, I,
                            k->accumulate_dx);
     }
+    if (!run) return;
     runs->len[runs->count] = rows;
     runs->off[runs->count] = cache_row * (size_t)G;
     runs->rows += rows;

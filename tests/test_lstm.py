@@ -136,6 +136,31 @@ def test_nan_reaches_the_gradients_the_reference_gives_nan(rng, dtype, where):
     assert np.isnan(theirs["dc0"]).any() and np.isnan(theirs["weight_hh_l0"]).any()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, bidirectional, varlen",
+                         [((10, 32, 1, 30), False, False), ((10, 32, 1, 30), True, True),
+                          ((4, 9, 3, 20), False, False), ((6, 12, 1, 8), True, False)], ids=str)
+def test_inf_at_the_first_step_reaches_dw_hh_as_nan(rng, dtype, shape, bidirectional, varlen):
+    """Without h0 the first step's h_{t-1} is zeros, whose products the backward leaves out of
+    dW_hh when they add nothing (csrc/lstm_impl.h, group_step): with an Inf in that step's dy
+    they are 0 * Inf = NaN in the reference, and must be NaN here too."""
+    T, B, I, H = shape
+    model = lstmcore.LSTM(I, H, bidirectional=bidirectional, dtype=dtype, seed=5)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    lengths = rng.permutation(np.r_[T, rng.integers(1, T + 1, B - 1)]) if varlen else None
+    dy = rng.standard_normal((T, B, model.num_directions * H)).astype(dtype)
+    dy[0, 3, 2] = np.inf  # the first step of the forward direction
+    if bidirectional:  # and of the reverse one: the last valid step of sequence 5
+        dy[(lengths[5] if varlen else T) - 1, 5, H + 1] = -np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        ours, theirs = run_both(model, x, None, None, lengths, dy, None, None)
+    for name in theirs:
+        np.testing.assert_array_equal(np.isnan(ours[name]), np.isnan(theirs[name]), name)
+    assert np.isnan(theirs["weight_hh_l0"]).any()
+    if bidirectional:
+        assert np.isnan(theirs["weight_hh_l0_reverse"]).any()
+
+
 def test_outputs_past_each_length_are_zero(rng):
     model = lstmcore.LSTM(2, 3, bidirectional=True, seed=0)
     lengths = np.array([2, 5, 1])
