@@ -29,6 +29,9 @@ class LSTMCache:
     gates and cells per layer and direction, the dropout masks and the batch's packing.
     """
 
+    __slots__ = ("owner", "packing", "layers", "dropout_masks", "h0", "c0", "user_shape",
+                 "consumed")
+
     def __init__(self, owner, packing, layers, masks, h0, c0, user_shape):
         self.owner = owner            # _token of the model that made it
         self.packing = packing        # _Packing of the batch
@@ -63,7 +66,7 @@ class _Packing:
         """(T, B, X) -> (N, X), contiguous. ``a`` may be a transposed (B, T, X) array."""
         T, B, X = a.shape
         if not self.packed:
-            return np.ascontiguousarray(a).reshape(self.rows, X)
+            return (a if a.flags.c_contiguous else np.ascontiguousarray(a)).reshape(self.rows, X)
         # The row of (t, b) is t * B + b time-major, b * T + t batch-major.
         if a.flags.c_contiguous:
             rows, strides = a.reshape(T * B, X), (B, 1)
@@ -316,10 +319,14 @@ class LSTM:
     def _forward(self, x, hx, lengths, training, hx_name="hx"):
         x, batched = self._input(x, training)
         T, B = x.shape[0], x.shape[1]
-        lengths = _check_lengths(lengths, T, B, batched)
-        h0, c0 = self._initial_state(hx, B, batched, hx_name)
-        packing = _Packing(T, B, lengths)
-        h0, c0 = packing.sort_state(h0), packing.sort_state(c0)
+        if lengths is None and hx is None:  # the usual call: nothing to check or sort
+            h0 = c0 = None
+            packing = _Packing(T, B, None)
+        else:
+            lengths = _check_lengths(lengths, T, B, batched)
+            h0, c0 = self._initial_state(hx, B, batched, hx_name)
+            packing = _Packing(T, B, lengths)
+            h0, c0 = packing.sort_state(h0), packing.sort_state(c0)
 
         L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
         h_n = _core.empty((L * D, B, P), self.dtype)
@@ -345,7 +352,8 @@ class LSTM:
             layer_in = y
 
         y = packing.unpack(layer_in, batch_major=batched and self.batch_first)
-        h_n, c_n = packing.unsort_state(h_n), packing.unsort_state(c_n)
+        if packing.packed:
+            h_n, c_n = packing.unsort_state(h_n), packing.unsort_state(c_n)
         if not batched:
             y, h_n, c_n = y[:, 0], h_n[:, 0], c_n[:, 0]
         cache = None
@@ -386,8 +394,9 @@ class LSTM:
         if dy is not None:
             dy = self._user_grad("dy", dy, (T, B, D * P), batched, batch_first)
             d_out = packing.pack(dy)
-        dh_n = packing.sort_state(self._state_grad("dh_n", dh_n, (L * D, B, P), batched))
-        dc_n = packing.sort_state(self._state_grad("dc_n", dc_n, (L * D, B, H), batched))
+        if dh_n is not None or dc_n is not None:
+            dh_n = packing.sort_state(self._state_grad("dh_n", dh_n, (L * D, B, P), batched))
+            dc_n = packing.sort_state(self._state_grad("dc_n", dc_n, (L * D, B, H), batched))
 
         cache.consumed = True  # the C core overwrites the saved gates from here on
         dh0 = _core.empty((L * D, B, P), self.dtype)
@@ -412,7 +421,8 @@ class LSTM:
             d_out = d_in
 
         dx = packing.unpack(d_out, batch_major=batched and batch_first)
-        dh0, dc0 = packing.unsort_state(dh0), packing.unsort_state(dc0)
+        if packing.packed:
+            dh0, dc0 = packing.unsort_state(dh0), packing.unsort_state(dc0)
         if not batched:
             dx, dh0, dc0 = dx[:, 0], dh0[:, 0], dc0[:, 0]
         return dx, (dh0, dc0)
