@@ -157,7 +157,10 @@ int lstm_forward_splits_blas(const lstm_dims *d);
  * each take their chunks of the units (and their rows of W_hh in the forward, their columns in
  * the backward, which then stay in their core's cache) and meet at every step. The results
  * are bitwise the same for any n: no row's or unit's arithmetic, nor any piece, depends on
- * which thread runs it. n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and any n but 1
+ * which thread runs it. The threads write rows of y, dx, h_n, c_n, dh0 and dc0 side by side:
+ * arrays that start on a 64-byte boundary (a cache line) keep one thread's rows off the
+ * other's lines, which otherwise move between the cores at every step (Python's binding
+ * allocates them so). n outside [1, 64] is refused with LSTM_ERR_BAD_SIZE (and any n but 1
  * where the build has no threads). Lowering n stops the threads past it: setting 1 leaves
  * none running. Calls that overlap in time share the pool: one uses it, the others run
  * in their own thread. BLAS's own threads are set in the BLAS library.
