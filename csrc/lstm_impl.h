@@ -1015,29 +1015,40 @@ static LSTM_KERNEL void FN(group_step)(const FN(backward_loop) *k, int group, in
 }
 
 /* Adds the row groups' sums, in group order, into the gradients: dW_hh, dW_ih and each bias
- * gradient get sum_g (group g's) for every element. Group 0's buffers hold the running sums. */
-static void FN(add_group_sums)(const FN(backward_loop) *k)
+ * gradient get sum_g (group g's) for every element, group 0's buffers holding the running
+ * sums. Slice `slice` of `slices` does the gradients' rows [i0, i1) of G (whole cache lines
+ * of the sums), so that the threads that ran the groups share the work: each element's
+ * additions are the same whichever slice holds it. */
+static void FN(add_group_sums)(const FN(backward_loop) *k, int slice, int slices)
 {
     const lstm_dims *d = k->d;
     const GRADS *g = k->g;
     const int H = d->hidden_size, G = 4 * H, I = d->input_size;
     const size_t ph = lstm_gemm_padded((size_t)H), pad_i = lstm_gemm_padded((size_t)I);
     const size_t dw_ih_width = I == 1 ? 1 : pad_i; /* I == 1: dW_ih's sums are (G) */
+    const int i0 = FN(min_int)(G, (int)((int64_t)G * slice / slices) / 16 * 16);
+    const int i1 = slice + 1 == slices ? G : FN(min_int)(G, (int)((int64_t)G * (slice + 1) / slices) / 16 * 16);
+    const int n = i1 - i0;
+    if (n <= 0) return;
     const FN(group_ws) first = FN(group_ws_of)(k, 0);
     for (int group = 1; group < k->groups; group++) {
         const FN(group_ws) ws = FN(group_ws_of)(k, group);
-        if (g->dw_hh) FN(add_rows)(first.dw_hh, ws.dw_hh, 1, 0, (int)((size_t)G * ph));
-        if (g->dw_ih) FN(add_rows)(first.dw_ih, ws.dw_ih, 1, 0, (int)((size_t)G * dw_ih_width));
-        if (g->db_ih || g->db_hh) FN(add_rows)(first.db, ws.db, 1, 0, G);
+        if (g->dw_hh)
+            FN(add_rows)(first.dw_hh + (size_t)i0 * ph, ws.dw_hh + (size_t)i0 * ph, 1, 0,
+                         (int)((size_t)n * ph));
+        if (g->dw_ih)
+            FN(add_rows)(first.dw_ih + (size_t)i0 * dw_ih_width, ws.dw_ih + (size_t)i0 * dw_ih_width,
+                         1, 0, (int)((size_t)n * dw_ih_width));
+        if (g->db_ih || g->db_hh) FN(add_rows)(first.db + i0, ws.db + i0, 1, 0, n);
     }
-    for (int i = 0; i < G; i++) { /* the sums' padded rows into the gradients' rows */
+    for (int i = i0; i < i1; i++) { /* the sums' padded rows into the gradients' rows */
         if (g->dw_hh)
             FN(add_rows)(g->dw_hh + (size_t)i * H, first.dw_hh + (size_t)i * ph, 1, 0, H);
         if (g->dw_ih)
             FN(add_rows)(g->dw_ih + (size_t)i * I, first.dw_ih + (size_t)i * dw_ih_width, 1, 0, I);
     }
-    if (g->db_ih) FN(add_rows)(g->db_ih, first.db, 1, 0, G);
-    if (g->db_hh) FN(add_rows)(g->db_hh, first.db, 1, 0, G);
+    if (g->db_ih) FN(add_rows)(g->db_ih + i0, first.db + i0, 1, 0, n);
+    if (g->db_hh) FN(add_rows)(g->db_hh + i0, first.db + i0, 1, 0, n);
 }
 
 /* Runs every step, in the reverse of the forward's processing order, for the batch rows
@@ -1170,6 +1181,21 @@ static void FN(backward_part)(void *ctx, int part)
     }
 }
 
+/* A row-group backward split over threads, as a stepped job (lstm_parallel_steps): step 0
+ * runs part `chunk`'s groups, step 1, once every part is done, its slice of the groups' sums
+ * (add_group_sums). The calling thread added all the sums after the parts at first: it read
+ * the other threads' sums (15 KB a group at the seed shape), which those threads then had to
+ * take back at the next call, 3.3 us of a 2-thread seed backward in all, where each thread
+ * now moves half of it, at once. */
+static void FN(backward_group_job)(void *ctx, int step, int chunk)
+{
+    const FN(backward_loop) *k = ctx;
+    if (step == 0)
+        FN(backward_part)(ctx, chunk);
+    else
+        FN(add_group_sums)(k, chunk, k->parts);
+}
+
 /* The backward of a forward split by hidden units (unit_chunks), split the same way. Step s
  * of chunk c first finishes dL/dh_t of its units: dy_t's, plus the step before's dG W_hh for
  * its columns of W_hh (all 4H rows of them: each thread reads only its share of W_hh's columns
@@ -1260,17 +1286,20 @@ int FN(lstm_backward)(const lstm_blas *blas, REAL *dx, int accumulate_dx, REAL *
     if (units > 0) {
         FN(unit_back_job) u = {&k, units};
         lstm_parallel_steps(d->time_steps + 1, u.chunks, FN(backward_units), &u);
-    } else if (k.parts > 1)
-        lstm_parallel_for(k.parts, FN(backward_part), &k);
-    else if (groups > 0)
-        FN(backward_part)(&k, 0);
-    else
-        FN(backward_rows)(&k, 0, d->batch);
-    if (groups > 0) { /* the loop computed dx and the groups' sums of the weight gradients */
-        FN(add_group_sums)(&k);
+    } else if (groups > 0) { /* the loop computes dx and the groups' sums of the weight
+                              * gradients, added into them after it */
+        if (k.parts > 1)
+            lstm_parallel_steps(2, k.parts, FN(backward_group_job), &k);
+        else {
+            FN(backward_part)(&k, 0);
+            FN(add_group_sums)(&k, 0, 1);
+        }
         lstm_adaptive_done(&adapt);
         return LSTM_OK;
-    }
+    } else if (k.parts > 1)
+        lstm_parallel_for(k.parts, FN(backward_part), &k);
+    else
+        FN(backward_rows)(&k, 0, d->batch);
 
     /* Everything left is a GEMM or a sum over all N rows at once: in pieces on the core's
      * threads when BLAS is single-threaded (blas_pieces), else one call each with BLAS's
