@@ -51,6 +51,8 @@ class _Packing:
     unpack_rows copy between the layouts in one pass each.
     """
 
+    __slots__ = ("T", "B", "batch_sizes", "packed", "rows", "order")
+
     def __init__(self, T, B, lengths):
         self.T, self.B = T, B
         self.batch_sizes = None
