@@ -84,9 +84,9 @@ LSTM_AVX512_INLINE __m512 lstm_tanh_avx512(__m512 v)
 
 /* forward_block (lstm_impl.h) for float32: a holds the pre-activations without bias and
  * receives the activated i, f, g, o, gate q at a[q * s]; bias has its gates sb apart; c holds
- * c_{t-1} and receives c_t; out receives o * tanh(c_t). */
+ * c_{t-1} and receives c_t, as does c_save unless NULL; out receives o * tanh(c_t). */
 LSTM_AVX512_INLINE void lstm_forward_block_avx512(float *a, size_t s, const float *bias,
-                                                  size_t sb, float *c, float *out)
+                                                  size_t sb, float *c, float *c_save, float *out)
 {
     __m512 i = lstm_sigmoid_avx512(_mm512_add_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(bias)));
     __m512 f = lstm_sigmoid_avx512(_mm512_add_ps(_mm512_loadu_ps(a + s),
@@ -101,6 +101,7 @@ LSTM_AVX512_INLINE void lstm_forward_block_avx512(float *a, size_t s, const floa
     _mm512_storeu_ps(a + 2 * s, g);
     _mm512_storeu_ps(a + 3 * s, o);
     _mm512_storeu_ps(c, cn);
+    if (c_save) _mm512_storeu_ps(c_save, cn);
     _mm512_storeu_ps(out, _mm512_mul_ps(o, lstm_tanh_avx512(cn)));
 }
 

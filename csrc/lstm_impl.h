@@ -81,9 +81,11 @@ static void FN(gemm)(const lstm_blas *blas, char ta, char tb, int m, int n, int 
 
 /* Forward of one block. a holds the pre-activations without bias and receives the activated
  * i, f, g, o; bias holds b_ih + b_hh with the gates sb apart; c holds c_{t-1} and receives
- * c_t; out receives r = o * tanh(c_t). */
+ * c_t, as does c_save (training's copy, the cache's cells) unless it is NULL; out receives
+ * r = o * tanh(c_t). */
 LSTM_INLINE void FN(forward_block)(REAL *restrict a, size_t s, const REAL *restrict bias,
-                                   size_t sb, REAL *restrict c, REAL *restrict out)
+                                   size_t sb, REAL *restrict c, REAL *restrict c_save,
+                                   REAL *restrict out)
 {
     for (int j = 0; j < LSTM_BLOCK; j++) {
         REAL i = FN(lstm_sigmoid)(a[j] + bias[j]);
@@ -96,6 +98,7 @@ LSTM_INLINE void FN(forward_block)(REAL *restrict a, size_t s, const REAL *restr
         a[2 * s + j] = g;
         a[3 * s + j] = o;
         c[j] = cn;
+        if (c_save) c_save[j] = cn;
         out[j] = o * FN(lstm_tanh)(cn);
     }
 }
@@ -162,7 +165,8 @@ LSTM_INLINE void FN(copy_n)(REAL *restrict dst, const REAL *restrict src, int n)
  * NULL; out (b, ld_out) receives r; bias has its gates H apart. block is forward_block or an
  * instruction set's copy of it (lstm_gates_avx512.h): a constant in each caller, so that it is
  * inlined there. */
-typedef void FN(block_fn)(REAL *a, size_t s, const REAL *bias, size_t sb, REAL *c, REAL *out);
+typedef void FN(block_fn)(REAL *a, size_t s, const REAL *bias, size_t sb, REAL *c,
+                          REAL *c_save, REAL *out);
 LSTM_INLINE void FN(gates_forward_rows)(REAL *restrict a, REAL *restrict c,
                                         REAL *restrict out, int ld_out, REAL *restrict c_save,
                                         const REAL *restrict bias, int b, int H, int n_units,
@@ -178,19 +182,20 @@ LSTM_INLINE void FN(gates_forward_rows)(REAL *restrict a, REAL *restrict c,
     for (int q = 0; q < 4; q++) FN(copy_n)(tb + q * LSTM_BLOCK, bias + q * H + t0, tn);
     for (int r = 0; r < b; r++) {
         REAL *ar = a + r * G, *cr = c + (size_t)r * H, *outr = out + (size_t)r * ld_out;
+        REAL *sr = c_save ? c_save + (size_t)r * H : NULL; /* the blocks store c_t there too */
         if (n > 0) {
             for (int q = 0; q < 4; q++) FN(copy_n)(ta + q * LSTM_BLOCK, ar + q * H + t0, tn);
             FN(copy_n)(tc, cr + t0, tn);
-            block(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, tout);
+            block(ta, LSTM_BLOCK, tb, LSTM_BLOCK, tc, NULL, tout);
         }
         for (int j = 0; j < full; j += LSTM_BLOCK)
-            block(ar + j, H, bias + j, H, cr + j, outr + j);
+            block(ar + j, H, bias + j, H, cr + j, sr ? sr + j : NULL, outr + j);
         if (n > 0) {
             for (int q = 0; q < 4; q++) FN(copy_n)(ar + q * H + t0, ta + q * LSTM_BLOCK, tn);
             FN(copy_n)(cr + t0, tc, tn);
+            if (sr) FN(copy_n)(sr + t0, tc, tn);
             FN(copy_n)(outr + t0, tout, tn);
         }
-        if (c_save) FN(copy_n)(c_save + (size_t)r * H, cr, n_units);
     }
 }
 
