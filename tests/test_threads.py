@@ -74,6 +74,29 @@ def test_results_do_not_depend_on_the_thread_count(rng, dtype, shape, varlen):
                 assert float(np.abs(one - other).max()) / scale <= TOLERANCE[dtype]
 
 
+# A training cache is laid out by the sizes alone (row groups: csrc/lstm_impl.h,
+# group_cache_row), so a backward run at another thread count than its forward reads it the
+# same way: every pairing of counts gives the same bits.
+@pytest.mark.parametrize("shape", [(10, 32, 1, 30), (7, 40, 3, 8)], ids=str)
+@pytest.mark.parametrize("varlen", [False, True], ids=["full", "lengths"])
+def test_a_backward_at_another_thread_count_than_its_forward(rng, shape, varlen):
+    T, B, I, H = shape
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    dy = rng.standard_normal((T, B, 2 * H)).astype(np.float32)
+    lengths = rng.integers(1, T + 1, B) if varlen else None
+    runs = []
+    for forward_threads, backward_threads in [(1, 1), (1, 2), (2, 1), (2, 3)]:
+        model = lstmcore.LSTM(I, H, bidirectional=True, seed=2)
+        with lstmcore.num_threads(forward_threads):
+            y, _, cache = model.forward(x, lengths=lengths)
+        with lstmcore.num_threads(backward_threads):
+            dx, (dh0, dc0) = model.backward(dy, cache)
+        runs.append([y, dx, dh0, dc0, *model.grads.values()])
+    for first, *others in zip(*runs):
+        for other in others:
+            np.testing.assert_array_equal(first, other)
+
+
 # Batches under 8 rows with H >= 128 and full lengths split each step by hidden units
 # (unit_chunks in csrc/lstm.c), forward and backward, each chunk projecting its own input
 # columns, and the backward's products after its loop running in fixed pieces, on SciPy's
