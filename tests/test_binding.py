@@ -219,3 +219,52 @@ def test_packing_split_over_threads_copies_every_row(threads):
     np.testing.assert_array_equal(packed, x[:, order][valid])
     mask = (np.arange(T)[:, None] < lengths[None, :])[..., None]
     np.testing.assert_array_equal(back.reshape(T, B, 5), np.where(mask, x, 0))
+
+
+# The usual call of a one-layer, one-direction model (C-contiguous time-major x of the model's
+# dtype, no lengths, no initial state) runs in _core.single_forward and single_backward; any
+# other call takes the general path through layer_forward and layer_backward. Both must give
+# the same bits, and a call the single path declines must leave everything as it was.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(10, 32, 1, 30), (3, 5, 4, 7), (1, 1, 1, 1)], ids=str)
+def test_the_single_path_and_the_general_path_give_the_same_bits(rng, dtype, shape):
+    import lstmcore
+    T, B, I, H = shape
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    results = []
+    for x_in, dy_in in [(x, dy), (np.asfortranarray(x), np.asfortranarray(dy))]:
+        # a Fortran-ordered copy (for T, B > 1) is not what the single path reads
+        model = lstmcore.LSTM(I, H, dtype=dtype, seed=3)
+        y, (h_n, c_n), cache = model.forward(x_in)
+        dx, (dh0, dc0) = model.backward(dy_in, cache)
+        results.append([y, h_n, c_n, dx, dh0, dc0, *model.grads.values()])
+    for ours, general in zip(*results):
+        assert ours.shape == general.shape
+        np.testing.assert_array_equal(ours, general)
+
+
+def test_the_single_path_declines_before_writing_and_consumes_the_cache(rng):
+    import lstmcore
+    model = lstmcore.LSTM(2, 6, seed=0)
+    x = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    _, _, cache = model.forward(x)
+    core_cache = cache.layers[0][2][0].copy()
+    dy_strided = rng.standard_normal((4, 3, 12)).astype(np.float32)[:, :, ::2]
+    layer_in, y, (saved,) = cache.layers[0]
+    grads = [model.grads[n] for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    params = [model.parameters()[n] for n in ("weight_ih_l0", "weight_hh_l0")]
+    # a strided dy is declined: nothing written, the cache not consumed
+    assert _core.single_backward(dy_strided, layer_in, y, saved, *grads, *params, cache) is None
+    assert not cache.consumed and np.array_equal(saved, core_cache)
+    assert all(not g.any() for g in grads)
+    # the model then takes the general path with the same dy, and the cache is used up
+    model.backward(dy_strided, cache)
+    with pytest.raises(ValueError, match="already used"):
+        model.backward(np.ascontiguousarray(dy_strided), cache)
+    # the single path marks its cache consumed too
+    _, _, cache = model.forward(x)
+    model.backward(np.ascontiguousarray(dy_strided), cache)
+    assert cache.consumed
+    with pytest.raises(ValueError, match="already used"):
+        model.backward(np.ascontiguousarray(dy_strided), cache)

@@ -723,13 +723,22 @@ def layer_forward(x, y, Py_ssize_t y_col, h_n, c_n, w_ih, w_hh, b_ih, b_hh, w_hr
     _expect_2d("c0", c0, B, H)
     _expect_2d("w_hr", w_hr, P, H)
 
+    y_p += y_col * _itemsize(typenum)
+    return _forward_call(&d, typenum, x_p, y_p, _size("y", y, 1), h_n_p, c_n_p, w_ih_p, w_hh_p,
+                         b_ih_p, b_hh_p, w_hr_p, h0_p, c0_p, training)
+
+
+cdef object _forward_call(const lstm_dims *dims, int typenum, char *x_p, char *y_p, int ldy,
+                          char *h_n_p, char *c_n_p, char *w_ih_p, char *w_hh_p, char *b_ih_p,
+                          char *b_hh_p, char *w_hr_p, char *h0_p, char *c0_p, bint training):
+    """The C forward on checked arrays (layer_forward, single_forward): returns the cache
+    (training) or None."""
+    cdef lstm_dims d = dims[0]
     cache = _empty_1d(lstm_cache_size(&d), typenum) if training else None
     cdef char *cache_p = NULL
     if training:
         cache_p = <char *>cnp.PyArray_DATA(<cnp.ndarray>cache)
-    cdef int ldy = _size("y", y, 1)
     cdef size_t itemsize = _itemsize(typenum)
-    y_p += y_col * itemsize
     cdef int status
     cdef lstm_weights_f32 w32
     cdef lstm_weights_f64 w64
@@ -830,6 +839,20 @@ def layer_backward(dx, bint accumulate_dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh,
     y_p += y_col * itemsize
     if dy_p != NULL:
         dy_p += dy_col * itemsize
+    _backward_call(&d, typenum, dx_p, accumulate_dx, dh0_p, dc0_p, dw_ih_p, dw_hh_p, db_ih_p,
+                   db_hh_p, dw_hr_p, dy_p, lddy, dh_n_p, dc_n_p, cache_p, y_p, ldy, x_p, h0_p,
+                   c0_p, w_ih_p, w_hh_p, w_hr_p)
+
+
+cdef int _backward_call(const lstm_dims *dims, int typenum, char *dx_p, bint accumulate_dx,
+                        char *dh0_p, char *dc0_p, char *dw_ih_p, char *dw_hh_p, char *db_ih_p,
+                        char *db_hh_p, char *dw_hr_p, char *dy_p, int lddy, char *dh_n_p,
+                        char *dc_n_p, char *cache_p, char *y_p, int ldy, char *x_p,
+                        char *h0_p, char *c0_p, char *w_ih_p, char *w_hh_p,
+                        char *w_hr_p) except -1:
+    """The C backward on checked arrays (layer_backward, single_backward)."""
+    cdef lstm_dims d = dims[0]
+    cdef size_t itemsize = _itemsize(typenum)
     cdef int status
     cdef lstm_weights_f32 w32
     cdef lstm_weights_f64 w64
@@ -874,6 +897,121 @@ def layer_backward(dx, bint accumulate_dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh,
             _release_blas_threads()
     if status != 0:
         _raise_status(status)
+    return 0
+
+
+# ---- the usual call of a one-layer model, in one function each way ------------------------
+# A model of one layer and one direction without projection, called on a batched, time-major,
+# C-contiguous x of its dtype, with no lengths and no initial state: the usual call. Around
+# layer_forward and layer_backward the general path (lstm.py) spends about 5 us of a seed
+# training step in Python, a sixteenth of it; these check, allocate and call C in one go. A
+# call they do not cover returns None before anything is allocated or written, and the
+# caller takes the general path, whose checks and conversions then apply.
+
+cdef object _new_array(int nd, cnp.npy_intp *dims, int typenum):
+    """An uninitialised C-order array on a 64-byte boundary, as empty() makes it."""
+    cdef size_t nbytes = _itemsize(typenum)
+    cdef int axis
+    for axis in range(nd):
+        nbytes *= <size_t>dims[axis]
+    return _array_on(_Block(<Py_ssize_t>nbytes), nd, dims, typenum)
+
+
+def single_forward(x, w_ih, w_hh, b_ih, b_hh, size_t row_bytes, memory, bint training):
+    """Forward of a one-layer, one-direction model without projection on x (T, B, I),
+    C-contiguous, of w_hh's dtype: returns (y (T, B, H), h_n (1, B, H), c_n (1, B, H), cache),
+    the cache (for single_backward or layer_backward) None unless training. None when x is
+    not such an array, its sizes are out of range, or the call needs more than ``memory``
+    bytes (``row_bytes`` a row of x; memory None: unknown)."""
+    if not cnp.PyArray_Check(x) or not cnp.PyArray_Check(w_hh) or not cnp.PyArray_Check(w_ih):
+        return None
+    cdef cnp.ndarray xa = <cnp.ndarray>x
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>w_hh)
+    if ((typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)
+            or cnp.PyArray_TYPE(xa) != typenum or cnp.PyArray_NDIM(xa) != 3
+            or not cnp.PyArray_IS_C_CONTIGUOUS(xa) or not cnp.PyArray_ISALIGNED(xa)
+            or cnp.PyArray_NDIM(<cnp.ndarray>w_ih) != 2):
+        return None
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(xa)
+    cdef cnp.npy_intp T = shape[0], B = shape[1], I = shape[2]
+    if (T < 1 or B < 1 or T * B > INT_MAX or I > INT_MAX
+            or I != cnp.PyArray_DIM(<cnp.ndarray>w_ih, 1)
+            or (memory is not None and <double>T * B * row_bytes > memory)):
+        return None
+    cdef char *w_ih_p = _data("w_ih", w_ih, typenum, 2, False, True)
+    cdef char *w_hh_p = _data("w_hh", w_hh, typenum, 2, False, True)
+    cdef char *b_ih_p = _data("b_ih", b_ih, typenum, 1, False, False)
+    cdef char *b_hh_p = _data("b_hh", b_hh, typenum, 1, False, False)
+    cdef int H = _size("w_hh", w_hh, 1)
+    cdef lstm_dims d = _dims(<int>T, <int>B, <int>I, H, 0, False, None)
+    _expect_2d("w_ih", w_ih, 4 * H, I)
+    _expect_2d("w_hh", w_hh, 4 * H, H)
+    _expect_1d("b_ih", b_ih, 4 * H)
+    _expect_1d("b_hh", b_hh, 4 * H)
+    cdef cnp.npy_intp dims[3]
+    dims[0], dims[1], dims[2] = T, B, H
+    y = _new_array(3, dims, typenum)
+    dims[0] = 1
+    h_n = _new_array(3, dims, typenum)
+    c_n = _new_array(3, dims, typenum)
+    cache = _forward_call(&d, typenum, <char *>cnp.PyArray_DATA(xa),
+                          <char *>cnp.PyArray_DATA(<cnp.ndarray>y), H,
+                          <char *>cnp.PyArray_DATA(<cnp.ndarray>h_n),
+                          <char *>cnp.PyArray_DATA(<cnp.ndarray>c_n), w_ih_p, w_hh_p, b_ih_p,
+                          b_hh_p, NULL, NULL, NULL, training)
+    return y, h_n, c_n, cache
+
+
+def single_backward(dy, x, y, cache, dw_ih, dw_hh, db_ih, db_hh, w_ih, w_hh, owner):
+    """Backward of single_forward's call from dy (T, B, H), C-contiguous, of x's dtype:
+    returns (dx (T, B, I), dh0 (1, B, H), dc0 (1, B, H)), adding into the weight gradients
+    (None skips one). x (T*B, I) and y (T*B, H) are the forward's, as its LSTMCache keeps
+    them. None, with nothing written, when dy is not such an array; otherwise sets
+    ``owner.consumed`` (the LSTMCache) before the C call overwrites the cache."""
+    if not cnp.PyArray_Check(dy) or not cnp.PyArray_Check(x) or not cnp.PyArray_Check(y):
+        return None
+    cdef cnp.ndarray dya = <cnp.ndarray>dy
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if (cnp.PyArray_TYPE(dya) != typenum or cnp.PyArray_NDIM(dya) != 3
+            or not cnp.PyArray_IS_C_CONTIGUOUS(dya) or not cnp.PyArray_ISALIGNED(dya)
+            or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2 or cnp.PyArray_NDIM(<cnp.ndarray>y) != 2):
+        return None
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(dya)
+    cdef cnp.npy_intp T = shape[0], B = shape[1], H = shape[2]
+    cdef cnp.npy_intp I = cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    if (T * B != cnp.PyArray_DIM(<cnp.ndarray>x, 0) or T * B != cnp.PyArray_DIM(<cnp.ndarray>y, 0)
+            or H != cnp.PyArray_DIM(<cnp.ndarray>y, 1) or H > INT_MAX or I > INT_MAX):
+        return None
+    cdef char *x_p = _data("x", x, typenum, 2, False, True)
+    cdef char *y_p = _data("y", y, typenum, 2, False, True)
+    cdef char *cache_p = _data("cache", cache, typenum, 1, True, True)
+    cdef char *dw_ih_p = _data("dw_ih", dw_ih, typenum, 2, True, False)
+    cdef char *dw_hh_p = _data("dw_hh", dw_hh, typenum, 2, True, False)
+    cdef char *db_ih_p = _data("db_ih", db_ih, typenum, 1, True, False)
+    cdef char *db_hh_p = _data("db_hh", db_hh, typenum, 1, True, False)
+    cdef char *w_ih_p = _data("w_ih", w_ih, typenum, 2, False, True)
+    cdef char *w_hh_p = _data("w_hh", w_hh, typenum, 2, False, True)
+    cdef lstm_dims d = _dims(<int>T, <int>B, <int>I, <int>H, 0, False, None)
+    _expect_2d("w_ih", w_ih, 4 * H, I)
+    _expect_2d("w_hh", w_hh, 4 * H, H)
+    _expect_2d("dw_ih", dw_ih, 4 * H, I)
+    _expect_2d("dw_hh", dw_hh, 4 * H, H)
+    _expect_1d("db_ih", db_ih, 4 * H)
+    _expect_1d("db_hh", db_hh, 4 * H)
+    _expect_1d("cache", cache, lstm_cache_size(&d))
+    cdef cnp.npy_intp dims[3]
+    dims[0], dims[1], dims[2] = T, B, I
+    dx = _new_array(3, dims, typenum)
+    dims[0], dims[2] = 1, H
+    dh0 = _new_array(3, dims, typenum)
+    dc0 = _new_array(3, dims, typenum)
+    owner.consumed = True  # the C core overwrites the saved gates from here on
+    _backward_call(&d, typenum, <char *>cnp.PyArray_DATA(<cnp.ndarray>dx), False,
+                   <char *>cnp.PyArray_DATA(<cnp.ndarray>dh0),
+                   <char *>cnp.PyArray_DATA(<cnp.ndarray>dc0), dw_ih_p, dw_hh_p, db_ih_p,
+                   db_hh_p, NULL, <char *>cnp.PyArray_DATA(dya), <int>H, NULL, NULL, cache_p,
+                   y_p, <int>H, x_p, NULL, NULL, w_ih_p, w_hh_p, NULL)
+    return dx, dh0, dc0
 
 
 cdef extern from "lstm_math.h" nogil:

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _core
 from ._checks import (BLAS_INT_MAX, check_flag, check_int, check_lengths, check_memory,
-                      float_array, float_dtype)
+                      float_array, float_dtype, memory_size)
 
 __all__ = ["LSTM", "LSTMCache"]
 
@@ -178,6 +178,8 @@ class LSTM:
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
         self._layer_names = self._names_by_layer()
         self._row_bytes = self._call_row_bytes()
+        # one layer, one direction, no projection: the usual call runs in _core's single_*
+        self._single = self.num_layers == 1 and not self.bidirectional and not self.proj_size
 
     # ---- structure ------------------------------------------------------------------------
     @property
@@ -319,6 +321,21 @@ class LSTM:
         return np.squeeze(y, time_axis), state
 
     def _forward(self, x, hx, lengths, training, hx_name="hx"):
+        if self._single and lengths is None and hx is None and not self.batch_first:
+            # The usual call in one step (_core.single_forward), when x is already what the
+            # core reads; None sends anything else through the general path below.
+            w_ih, w_hh, b_ih, b_hh, _ = map(self._params.get, self._layer_names[0])
+            out = _core.single_forward(x, w_ih, w_hh, b_ih, b_hh, self._row_bytes[training],
+                                       memory_size(), training)
+            if out is not None:
+                y, h_n, c_n, core_cache = out
+                cache = None
+                if training:
+                    T, B, I = x.shape
+                    cache = LSTMCache(self._token, _Packing(T, B, None),
+                                      [(x.reshape(T * B, I), y.reshape(T * B, -1), [core_cache])],
+                                      [None], None, None, (True, False))
+                return y, (h_n, c_n), cache
         x, batched = self._input(x, training)
         T, B = x.shape[0], x.shape[1]
         if lengths is None and hx is None:  # the usual call: nothing to check or sort
@@ -388,6 +405,19 @@ class LSTM:
         if cache.consumed:
             raise ValueError("cache was already used by a backward: run forward again")
         packing = cache.packing
+        if (self._single and dh_n is None and dc_n is None and cache.h0 is None
+                and not packing.packed and cache.user_shape == (True, False)):
+            # The usual call in one step (_core.single_backward), when dy is already what the
+            # core reads; None (nothing written) sends anything else through the general path.
+            layer_in, y, core_caches = cache.layers[0]
+            names = self._layer_names[0]
+            w_ih, w_hh, _, _, _ = map(self._params.get, names)
+            dw_ih, dw_hh, db_ih, db_hh, _ = map(self.grads.get, names)
+            out = _core.single_backward(dy, layer_in, y, core_caches[0], dw_ih, dw_hh, db_ih,
+                                        db_hh, w_ih, w_hh, cache)
+            if out is not None:
+                dx, dh0, dc0 = out
+                return dx, (dh0, dc0)
         T, B = packing.T, packing.B
         L, D, P, H = self.num_layers, self.num_directions, self.output_size, self.hidden_size
         batched, batch_first = cache.user_shape
@@ -432,8 +462,8 @@ class LSTM:
     # ---- copies ---------------------------------------------------------------------------
     def __getstate__(self):
         state = self.__dict__.copy()
-        # _layer_names and _row_bytes are derived: made anew
-        del state["_token"], state["_layer_names"], state["_row_bytes"]
+        # _layer_names, _row_bytes and _single are derived: made anew
+        del state["_token"], state["_layer_names"], state["_row_bytes"], state["_single"]
         return state
 
     def __setstate__(self, state):
@@ -441,6 +471,8 @@ class LSTM:
         self._token = object()  # a copy is another model: the original's caches do not fit it
         self._layer_names = self._names_by_layer()
         self._row_bytes = self._call_row_bytes()
+        # one layer, one direction, no projection: the usual call runs in _core's single_*
+        self._single = self.num_layers == 1 and not self.bidirectional and not self.proj_size
 
     # ---- argument handling ----------------------------------------------------------------
     def _input(self, x, training):
