@@ -639,6 +639,17 @@ cdef int _expect_1d(str name, object a, Py_ssize_t size) except -1:
     return 0
 
 
+cdef int _expect_layer(bint grads, object w_ih, object w_hh, object b_ih, object b_hh, int H,
+                       int I, int Ph) except -1:
+    """The shapes of a layer's weights and biases, (4H, I), (4H, Ph), (4H,), (4H,), or with
+    ``grads`` of their gradients (named dw_ih ... db_hh); None skips one."""
+    _expect_2d("dw_ih" if grads else "w_ih", w_ih, 4 * H, I)
+    _expect_2d("dw_hh" if grads else "w_hh", w_hh, 4 * H, Ph)
+    _expect_1d("db_ih" if grads else "b_ih", b_ih, 4 * H)
+    _expect_1d("db_hh" if grads else "b_hh", b_hh, 4 * H)
+    return 0
+
+
 # y and dy may hold other layers' columns: the call reads or writes Ph of them from col on.
 cdef int _expect_rows(str name, object a, size_t rows, Py_ssize_t col, int Ph) except -1:
     if a is None:
@@ -715,10 +726,7 @@ def layer_forward(x, y, Py_ssize_t y_col, h_n, c_n, w_ih, w_hh, b_ih, b_hh, w_hr
     _expect_rows("y", y, N, y_col, Ph)
     _expect_2d("h_n", h_n, B, Ph)
     _expect_2d("c_n", c_n, B, H)
-    _expect_2d("w_ih", w_ih, 4 * H, I)
-    _expect_2d("w_hh", w_hh, 4 * H, Ph)
-    _expect_1d("b_ih", b_ih, 4 * H)
-    _expect_1d("b_hh", b_hh, 4 * H)
+    _expect_layer(False, w_ih, w_hh, b_ih, b_hh, H, I, Ph)
     _expect_2d("h0", h0, B, Ph)
     _expect_2d("c0", c0, B, H)
     _expect_2d("w_hr", w_hr, P, H)
@@ -820,12 +828,8 @@ def layer_backward(dx, bint accumulate_dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh,
     _expect_2d("dc_n", dc_n, B, H)
     _expect_2d("h0", h0, B, Ph)
     _expect_2d("c0", c0, B, H)
-    _expect_2d("w_ih", w_ih, 4 * H, I)
-    _expect_2d("w_hh", w_hh, 4 * H, Ph)
-    _expect_2d("dw_ih", dw_ih, 4 * H, I)
-    _expect_2d("dw_hh", dw_hh, 4 * H, Ph)
-    _expect_1d("db_ih", db_ih, 4 * H)
-    _expect_1d("db_hh", db_hh, 4 * H)
+    _expect_layer(False, w_ih, w_hh, None, None, H, I, Ph)
+    _expect_layer(True, dw_ih, dw_hh, db_ih, db_hh, H, I, Ph)
     if w_hr is not None:
         _expect_2d("w_hr", w_hr, P, H)
         _expect_2d("dw_hr", dw_hr, P, H)
@@ -944,10 +948,7 @@ def single_forward(x, w_ih, w_hh, b_ih, b_hh, size_t row_bytes, memory, bint tra
     cdef char *b_hh_p = _data("b_hh", b_hh, typenum, 1, False, False)
     cdef int H = _size("w_hh", w_hh, 1)
     cdef lstm_dims d = _dims(<int>T, <int>B, <int>I, H, 0, False, None)
-    _expect_2d("w_ih", w_ih, 4 * H, I)
-    _expect_2d("w_hh", w_hh, 4 * H, H)
-    _expect_1d("b_ih", b_ih, 4 * H)
-    _expect_1d("b_hh", b_hh, 4 * H)
+    _expect_layer(False, w_ih, w_hh, b_ih, b_hh, H, I, H)
     cdef cnp.npy_intp dims[3]
     dims[0], dims[1], dims[2] = T, B, H
     y = _new_array(3, dims, typenum)
@@ -992,12 +993,8 @@ def single_backward(dy, x, y, cache, dw_ih, dw_hh, db_ih, db_hh, w_ih, w_hh, own
     cdef char *w_ih_p = _data("w_ih", w_ih, typenum, 2, False, True)
     cdef char *w_hh_p = _data("w_hh", w_hh, typenum, 2, False, True)
     cdef lstm_dims d = _dims(<int>T, <int>B, <int>I, <int>H, 0, False, None)
-    _expect_2d("w_ih", w_ih, 4 * H, I)
-    _expect_2d("w_hh", w_hh, 4 * H, H)
-    _expect_2d("dw_ih", dw_ih, 4 * H, I)
-    _expect_2d("dw_hh", dw_hh, 4 * H, H)
-    _expect_1d("db_ih", db_ih, 4 * H)
-    _expect_1d("db_hh", db_hh, 4 * H)
+    _expect_layer(False, w_ih, w_hh, None, None, <int>H, <int>I, <int>H)
+    _expect_layer(True, dw_ih, dw_hh, db_ih, db_hh, <int>H, <int>I, <int>H)
     _expect_1d("cache", cache, lstm_cache_size(&d))
     cdef cnp.npy_intp dims[3]
     dims[0], dims[1], dims[2] = T, B, I

@@ -176,10 +176,7 @@ class LSTM:
         self._params = {name: self._rng.uniform(-bound, bound, shape).astype(self.dtype)
                         for name, shape in self._param_shapes().items()}
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
-        self._layer_names = self._names_by_layer()
-        self._row_bytes = self._call_row_bytes()
-        # one layer, one direction, no projection: the usual call runs in _core's single_*
-        self._single = self.num_layers == 1 and not self.bidirectional and not self.proj_size
+        self._derive()
 
     # ---- structure ------------------------------------------------------------------------
     @property
@@ -462,13 +459,21 @@ class LSTM:
     # ---- copies ---------------------------------------------------------------------------
     def __getstate__(self):
         state = self.__dict__.copy()
-        # _layer_names, _row_bytes and _single are derived: made anew
-        del state["_token"], state["_layer_names"], state["_row_bytes"], state["_single"]
+        del state["_token"]
+        for name in self._DERIVED:  # made anew by _derive
+            del state[name]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._token = object()  # a copy is another model: the original's caches do not fit it
+        self._derive()
+
+    _DERIVED = ("_layer_names", "_row_bytes", "_single")
+
+    def _derive(self):
+        """The attributes worked out from the configuration (_DERIVED), at construction and
+        when unpickled: pickles leave them out."""
         self._layer_names = self._names_by_layer()
         self._row_bytes = self._call_row_bytes()
         # one layer, one direction, no projection: the usual call runs in _core's single_*
